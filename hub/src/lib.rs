@@ -5,5 +5,6 @@
 //! Layout (data flows top to bottom):
 //! - [`protocol`]: the wire format of PROTOCOL.md, no I/O; shared with loadgen.
 //! - [`limits`]: every cap, as a named constant.
+pub mod control;
 pub mod limits;
 pub mod protocol;
