@@ -10,10 +10,13 @@
 //! - [`ops`]: the operator command grammar and replies (console and admin).
 //! - [`eventlog`]: the timestamped event log, written off the loop.
 //! - [`timefmt`]: wall-clock timestamps.
+pub mod classic;
+pub mod config;
 pub mod control;
 pub mod data;
 pub mod eventlog;
 pub mod limits;
 pub mod ops;
 pub mod protocol;
+pub mod server;
 pub mod timefmt;

@@ -32,7 +32,9 @@ impl Reply {
                 "elapsed_us": r.elapsed.as_micros() as u64,
             }),
             Reply::Closed(n) => json!({"ok": true, "closed": n}),
-            Reply::List(devs) => json!({"ok": true, "devices": devs.iter().map(|(n, t, p)| json!({"name": n, "type": t, "peer": p.to_string()})).collect::<Vec<_>>()}),
+            Reply::List(devs) => {
+                json!({"ok": true, "devices": devs.iter().map(|(n, t, p)| json!({"name": n, "type": t, "peer": p.to_string()})).collect::<Vec<_>>()})
+            }
             Reply::Stats(s) => json!({"ok": true, "stats": s}),
             Reply::ShuttingDown => json!({"ok": true, "shutdown": true}),
             Reply::Help => json!({"ok": true, "help": HELP}),
@@ -77,17 +79,39 @@ mod tests {
 
     #[test]
     fn wave_done_has_the_documented_keys() {
-        let r = Reply::WaveDone(WaveReport { id: 3, reached: 2, acked: 1, timed_out: 1, failed: 0, elapsed: Duration::from_millis(5) });
+        let r = Reply::WaveDone(WaveReport {
+            id: 3,
+            reached: 2,
+            acked: 1,
+            timed_out: 1,
+            failed: 0,
+            elapsed: Duration::from_millis(5),
+        });
         let v = r.to_json();
-        for k in ["ok", "wave", "done", "reached", "acked", "timed_out", "failed", "elapsed_us"] {
+        for k in [
+            "ok",
+            "wave",
+            "done",
+            "reached",
+            "acked",
+            "timed_out",
+            "failed",
+            "elapsed_us",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["elapsed_us"], 5000);
-        assert_eq!(r.to_text(), "wave 3: done in 5.0 ms: 1 acked, 1 timed out, 0 failed of 2");
+        assert_eq!(
+            r.to_text(),
+            "wave 3: done in 5.0 ms: 1 acked, 1 timed out, 0 failed of 2"
+        );
     }
 
     #[test]
     fn errors_are_ok_false() {
-        assert_eq!(Reply::Error("x".into()).to_json(), json!({"ok": false, "error": "x"}));
+        assert_eq!(
+            Reply::Error("x".into()).to_json(),
+            json!({"ok": false, "error": "x"})
+        );
     }
 }

@@ -24,7 +24,11 @@ fn apply(sock: &Socket, bufs: BufSizes) -> io::Result<()> {
 }
 
 /// A listening TCP socket. Accepted sockets inherit the buffer sizes.
-pub fn tcp_listener(addr: SocketAddr, backlog: i32, bufs: BufSizes) -> io::Result<mio::net::TcpListener> {
+pub fn tcp_listener(
+    addr: SocketAddr,
+    backlog: i32,
+    bufs: BufSizes,
+) -> io::Result<mio::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     apply(&sock, bufs)?;
@@ -52,7 +56,14 @@ mod tests {
 
     #[test]
     fn the_kernel_grants_a_receive_buffer() {
-        let (s, granted) = udp_socket("127.0.0.1:0".parse().unwrap(), BufSizes { rcv: Some(1 << 20), snd: None }).unwrap();
+        let (s, granted) = udp_socket(
+            "127.0.0.1:0".parse().unwrap(),
+            BufSizes {
+                rcv: Some(1 << 20),
+                snd: None,
+            },
+        )
+        .unwrap();
         assert!(granted >= 1 << 20, "granted {granted}");
         assert_ne!(s.local_addr().unwrap().port(), 0);
         let l = tcp_listener("127.0.0.1:0".parse().unwrap(), 128, BufSizes::default()).unwrap();
