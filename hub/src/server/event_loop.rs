@@ -71,6 +71,7 @@ pub struct EventLoop {
     pub(super) stats: ShellStats,
     pub(super) classic: Option<Classic>,
     pub(super) spare_fd: Option<File>,
+    pub(super) recv_batch: super::mmsg::RecvBatch,
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
 }

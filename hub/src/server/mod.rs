@@ -13,6 +13,7 @@ mod conn;
 mod console;
 mod event_loop;
 pub mod kernel;
+mod mmsg;
 mod operate;
 pub mod sockets;
 mod stats;
@@ -140,6 +141,7 @@ impl Hub {
             stats: ShellStats::default(),
             classic,
             spare_fd: accept::spare_fd(),
+            recv_batch: mmsg::RecvBatch::new(),
             accept_blocked: false,
             started: Instant::now(),
             cfg,

@@ -1,5 +1,6 @@
-//! The UDP path: drain the socket into the data plane, and the sink that
-//! sends its STATUS replies. No allocation per datagram.
+//! The UDP path: drain the socket in `recvmmsg` batches into the data
+//! plane, and the sink that sends its STATUS replies. No allocation per
+//! datagram.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -9,7 +10,9 @@ use mio::net::UdpSocket;
 use super::event_loop::{EventLoop, UDP};
 use super::stats::ShellStats;
 use crate::data::StatusSink;
-use crate::limits::MAX_DATAGRAM;
+use std::os::fd::AsRawFd;
+
+use super::mmsg::BATCH;
 
 /// Datagrams handled per turn of the loop before TCP gets a look in.
 const UDP_BUDGET: usize = 1024;
@@ -37,12 +40,11 @@ impl StatusSink for Sink<'_> {
 
 impl EventLoop {
     pub(super) fn udp_readable(&mut self, now: Instant) {
-        // Larger than any legal datagram, so oversize ones are seen as such.
-        let mut buf = [0u8; MAX_DATAGRAM * 4];
-        for _ in 0..UDP_BUDGET {
-            let (n, src) = match self.udp.recv_from(&mut buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+        let fd = self.udp.as_raw_fd();
+        for _ in 0..UDP_BUDGET / BATCH {
+            let n = match self.recv_batch.recv(fd) {
+                Ok(0) => return,
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     // e.g. ECONNREFUSED from an earlier send: not fatal.
@@ -50,28 +52,37 @@ impl EventLoop {
                     continue;
                 }
             };
-            let bytes = &buf[..n];
-            let mut sink = Sink::new(&self.udp, &mut self.stats);
-            if self.classic.is_some() {
-                let log = &self.log;
-                self.data.on_datagram_with(
-                    now,
-                    src,
-                    bytes,
-                    |d| log.line(&format_args!("DATA {d} from={src}")),
-                    &mut sink,
-                );
-            } else if self.cfg.udp_registered_only {
-                let control = &self.control;
-                self.data.on_datagram_filtered(
-                    now,
-                    src,
-                    bytes,
-                    |name| control.is_registered(name),
-                    &mut sink,
-                );
-            } else {
-                self.data.on_datagram(now, src, bytes, &mut sink);
+            for i in 0..n {
+                let (bytes, src) = self.recv_batch.get(i);
+                let Some(src) = src else {
+                    continue;
+                };
+                let mut sink = Sink::new(&self.udp, &mut self.stats);
+                if self.classic.is_some() {
+                    let log = &self.log;
+                    self.data.on_datagram_with(
+                        now,
+                        src,
+                        bytes,
+                        |d| log.line(&format_args!("DATA {d} from={src}")),
+                        &mut sink,
+                    );
+                } else if self.cfg.udp_registered_only {
+                    let control = &self.control;
+                    self.data.on_datagram_filtered(
+                        now,
+                        src,
+                        bytes,
+                        |name| control.is_registered(name),
+                        &mut sink,
+                    );
+                } else {
+                    self.data.on_datagram(now, src, bytes, &mut sink);
+                }
+            }
+            if n < BATCH {
+                // The queue was empty when the call returned.
+                return;
             }
         }
         self.again.push(UDP);

@@ -1,0 +1,296 @@
+//! UDP ingest benchmark: the hub's CPU per datagram beside a bare
+//! `recv_from` loop, fed the same way in the same run.
+//!
+//! One sender thread blasts 50-byte readings (1000 devices × SEQ 1..10,
+//! the original datagram shape, so every tenth closes a cycle and the hub
+//! sends a STATUS) at a receiver on loopback. Rounds alternate bare / hub;
+//! the report gives each round and the medians. CPU time is the receiving
+//! thread's own (`/proc/self/task/<tid>/schedstat`), so the sender's work
+//! is never counted. A counting allocator reports heap allocations per
+//! datagram while the hub ingests (the whole process: hub loop, log
+//! writer, sender).
+//!
+//! `cargo bench -p hub --bench udp_ingest [-- --datagrams N --rounds R --json FILE]`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hub::config::HubConfig;
+use hub::server::Hub;
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(p, l, n)
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const DEVICES: usize = 1000;
+/// Receive buffer for both receivers, as the hub's default asks.
+const RCVBUF: usize = 4 * 1024 * 1024;
+/// The receiver is done when its count has not moved for this long.
+const SETTLE: Duration = Duration::from_millis(300);
+
+fn payloads() -> Vec<Vec<u8>> {
+    let mut v = Vec::with_capacity(DEVICES * 10);
+    for seq in 1..=10 {
+        for d in 0..DEVICES {
+            let s = format!("S{d:04},2025-10-22 18:20:15,temperature,24.8,SEQ:{seq}");
+            v.push(s.into_bytes());
+        }
+    }
+    v
+}
+
+fn tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// CPU time of one thread of this process, from the scheduler's stats.
+fn thread_cpu(tid: i32) -> Duration {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
+    Duration::from_nanos(
+        s.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+fn find_thread(name: &str) -> Option<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| e.file_name().to_str()?.parse().ok())?
+        })
+}
+
+/// Sends `n` datagrams as fast as one thread can; returns the elapsed time.
+fn blast(to: SocketAddr, n: usize, msgs: &[Vec<u8>]) -> Duration {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        let _ = s.send_to(&msgs[i % msgs.len()], to);
+    }
+    t.elapsed()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    sent: u64,
+    received: u64,
+    cpu: Duration,
+    send_time: Duration,
+    allocs: u64,
+}
+
+impl Round {
+    fn ns_per(&self) -> f64 {
+        self.cpu.as_nanos() as f64 / self.received.max(1) as f64
+    }
+}
+
+fn bare_round(n: usize, msgs: &[Vec<u8>]) -> Round {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    sock.set_recv_buffer_size(RCVBUF).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, s) = (count.clone(), stop.clone());
+    let rx = std::thread::spawn(move || {
+        let t0 = thread_cpu(tid());
+        let mut buf = [0u8; 2048];
+        while !s.load(Ordering::Relaxed) {
+            if sock.recv_from(&mut buf).is_ok() {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        thread_cpu(tid()) - t0
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let send_time = blast(addr, n, msgs);
+    settle(|| count.load(Ordering::Relaxed));
+    let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
+    stop.store(true, Ordering::Relaxed);
+    let cpu = rx.join().unwrap();
+    // The idle wait for the stop flag costs a few µs of CPU at most.
+    Round {
+        sent: n as u64,
+        received: count.load(Ordering::Relaxed),
+        cpu,
+        send_time,
+        allocs,
+    }
+}
+
+fn settle(mut read: impl FnMut() -> u64) -> u64 {
+    let mut last = read();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(SETTLE);
+        let now = read();
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+fn admin_stats(admin: SocketAddr) -> serde_json::Value {
+    let s = TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.write_all(b"stats\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str::<serde_json::Value>(&line).unwrap()["stats"].clone()
+}
+
+fn hub_round(n: usize, msgs: &[Vec<u8>], log: &std::path::Path) -> (Round, serde_json::Value) {
+    let mut cfg = HubConfig::embedded(log.to_path_buf());
+    cfg.udp_rcvbuf = RCVBUF;
+    let hub = Hub::bind(cfg).unwrap().spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let hub_tid = find_thread("hub").expect("hub thread");
+    let datagrams = |st: &serde_json::Value| st["udp"]["datagrams"].as_u64().unwrap_or(0);
+    let cpu0 = thread_cpu(hub_tid);
+    let a0 = ALLOCS.load(Ordering::Relaxed);
+    let send_time = blast(hub.udp_addr, n, msgs);
+    // Settle on the hub thread's CPU clock rather than polling stats (each
+    // stats call would add admin work to the measurement).
+    settle(|| thread_cpu(hub_tid).as_micros() as u64 / 1000);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
+    let cpu = thread_cpu(hub_tid) - cpu0;
+    let stats = admin_stats(hub.admin_addr);
+    hub.shutdown().unwrap();
+    let received = datagrams(&stats);
+    (
+        Round {
+            sent: n as u64,
+            received,
+            cpu,
+            send_time,
+            allocs,
+        },
+        stats,
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut n, mut rounds, mut json_out) = (1_000_000usize, 5usize, None::<String>);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--datagrams" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--datagrams N")
+            }
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--rounds R")
+            }
+            "--json" => json_out = args.next(),
+            "--bench" => {}
+            other => {
+                eprintln!("udp_ingest: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let msgs = payloads();
+    let len = msgs.iter().map(Vec::len).sum::<usize>() / msgs.len();
+    let log = std::env::temp_dir().join(format!("udp_ingest_{}.log", std::process::id()));
+    println!("udp_ingest: {n} datagrams of ~{len} bytes per round, {rounds} rounds, bare and hub alternating");
+    println!("round  receiver  sent/s      recv      cpu_ns/dgram  allocs/dgram");
+    let (mut bare, mut hubr) = (Vec::new(), Vec::new());
+    let mut last_stats = serde_json::Value::Null;
+    for r in 0..rounds {
+        let b = bare_round(n, &msgs);
+        let (h, st) = hub_round(n, &msgs, &log);
+        last_stats = st;
+        for (name, x) in [("bare", b), ("hub", h)] {
+            println!(
+                "{r:>5}  {name:<8}  {:>9.0}  {:>8}  {:>12.1}  {:>12.4}",
+                x.sent as f64 / x.send_time.as_secs_f64(),
+                x.received,
+                x.ns_per(),
+                x.allocs as f64 / x.received.max(1) as f64
+            );
+        }
+        bare.push(b);
+        hubr.push(h);
+    }
+    let _ = std::fs::remove_file(&log);
+    let med = |v: &[Round], f: fn(&Round) -> f64| median(v.iter().map(f).collect());
+    let bare_ns = med(&bare, Round::ns_per);
+    let hub_ns = med(&hubr, Round::ns_per);
+    let ratios = median(
+        bare.iter()
+            .zip(&hubr)
+            .map(|(b, h)| h.ns_per() / b.ns_per())
+            .collect(),
+    );
+    let send_rate = med(&hubr, |r| r.sent as f64 / r.send_time.as_secs_f64());
+    let hub_rate = med(&hubr, |r| r.received as f64 / r.send_time.as_secs_f64());
+    let allocs = med(&hubr, |r| r.allocs as f64 / r.received.max(1) as f64);
+    println!("median: bare {bare_ns:.1} ns/dgram, hub {hub_ns:.1} ns/dgram, hub/bare {:.2} (median of per-round ratios {ratios:.2})", hub_ns / bare_ns);
+    println!("median: sender {send_rate:.0} dgram/s, hub took {hub_rate:.0} dgram/s, {allocs:.4} allocations per datagram");
+    let statuses = last_stats["udp"]["statuses_sent"].as_u64().unwrap_or(0);
+    println!(
+        "last hub round: {statuses} STATUS sent, kernel drops {}",
+        last_stats["udp_rcvbuf_drops"]
+    );
+    if let Some(path) = json_out {
+        let doc = serde_json::json!({
+            "benchmark": "udp_ingest",
+            "datagrams_per_round": n,
+            "datagram_bytes": len,
+            "rounds": rounds,
+            "bare_cpu_ns_per_datagram": bare.iter().map(Round::ns_per).collect::<Vec<_>>(),
+            "hub_cpu_ns_per_datagram": hubr.iter().map(Round::ns_per).collect::<Vec<_>>(),
+            "median_bare_ns": bare_ns,
+            "median_hub_ns": hub_ns,
+            "median_ratio": ratios,
+            "median_sender_rate": send_rate,
+            "median_hub_rate": hub_rate,
+            "hub_allocs_per_datagram": allocs,
+            "hub_received": hubr.iter().map(|r| r.received).collect::<Vec<_>>(),
+            "bare_received": bare.iter().map(|r| r.received).collect::<Vec<_>>(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        println!("wrote {path}");
+    }
+}
