@@ -17,7 +17,9 @@ fn the_tcp_server_transcript_line_for_line() {
     hub.wait_stdout("Received ACK from Sensor01: ACK Command Executed\n[Server] Enter");
     hub.console("ACTIVATE_ALARM");
     assert_eq!(dev.ack_one(), "ACTIVATE_ALARM");
-    hub.wait_stdout("ACTIVATE_ALARM\n[Server] Received ACK from Sensor01: ACK Command Executed\n[Server] Enter");
+    hub.wait_stdout(
+        "ACTIVATE_ALARM\n[Server] Received ACK from Sensor01: ACK Command Executed\n[Server] Enter",
+    );
     hub.console("quit");
     assert!(dev.recv().is_empty(), "the original client sees the close");
     let out = hub.wait_stdout(") closed.\n");
