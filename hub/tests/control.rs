@@ -130,3 +130,17 @@ fn sigterm_flushes_every_line() {
     assert!(log.ends_with("SHUTDOWN\n"), "{log}");
     assert_eq!(log.matches(" REGISTER ").count(), 50);
 }
+
+#[test]
+fn bind_all_interfaces_serves_devices_and_keeps_admin_on_loopback() {
+    let mut hub = HubProc::start(&["--bind", "0.0.0.0"]);
+    assert!(hub.seen.contains("tcp=0.0.0.0:"), "{}", hub.seen);
+    assert!(hub.seen.contains("admin=127.0.0.1:"), "{}", hub.seen);
+    let mut dev = Device::register(hub.tcp, "Any01", "motion", true);
+    hub.wait_log("REGISTER device=Any01");
+    hub.admin().cmd("send Any01 ACTIVATE_ALARM");
+    assert_eq!(dev.ack_one(), "ACTIVATE_ALARM\n");
+    hub.wait_log("ACK device=Any01");
+    assert!(hub.alive());
+    hub.stop();
+}
