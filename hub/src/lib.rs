@@ -5,5 +5,18 @@
 //! Layout (data flows top to bottom):
 //! - [`protocol`]: the wire format of PROTOCOL.md, no I/O; shared with loadgen.
 //! - [`limits`]: every cap, as a named constant.
+//! - [`control`]: the sans-IO TCP control plane (registrations, commands, ACKs).
+//! - [`data`]: the sans-IO UDP data plane (cycles, STATUS, bounded device table).
+//! - [`ops`]: the operator command grammar and replies (console and admin).
+//! - [`eventlog`]: the timestamped event log, written off the loop.
+//! - [`timefmt`]: wall-clock timestamps.
+pub mod classic;
+pub mod config;
+pub mod control;
+pub mod data;
+pub mod eventlog;
 pub mod limits;
+pub mod ops;
 pub mod protocol;
+pub mod server;
+pub mod timefmt;

@@ -1,0 +1,299 @@
+//! The hub's settings: [`HubConfig`] (what the library runs with) and
+//! [`Args`] (the `hub` command line, which builds one). Every limit with a
+//! default in `limits.rs` has a flag here.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::data::DataConfig;
+use crate::limits;
+
+/// Everything the hub needs to run.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub bind: IpAddr,
+    pub tcp_port: u16,
+    pub udp_port: u16,
+    pub admin_bind: IpAddr,
+    pub admin_port: u16,
+    pub log_file: PathBuf,
+    pub cycle_len: u32,
+    pub cycle_timeout: Duration,
+    pub ack_timeout: Duration,
+    pub registration_deadline: Duration,
+    /// Device connections at once; `0` means "what RLIMIT_NOFILE allows".
+    pub max_connections: usize,
+    pub classic: bool,
+    /// Read operator commands from stdin.
+    pub console: bool,
+    pub udp_rcvbuf: usize,
+    pub udp_sndbuf: Option<usize>,
+    pub tcp_rcvbuf: Option<usize>,
+    pub tcp_sndbuf: Option<usize>,
+    pub max_line: usize,
+    pub max_outbuf: usize,
+    pub command_queue: usize,
+    pub max_udp_devices: usize,
+    pub udp_idle_evict: Duration,
+    /// Drop datagrams from names not registered over TCP.
+    pub udp_registered_only: bool,
+    pub reply_rate: u32,
+    pub reply_burst: u32,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tcp_port: 5050,
+            udp_port: 6060,
+            admin_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            admin_port: 5051,
+            log_file: PathBuf::from("server_log.txt"),
+            cycle_len: limits::CYCLE_LEN,
+            cycle_timeout: limits::CYCLE_TIMEOUT,
+            ack_timeout: limits::ACK_TIMEOUT,
+            registration_deadline: limits::REGISTRATION_DEADLINE,
+            max_connections: 0,
+            classic: false,
+            console: true,
+            udp_rcvbuf: limits::UDP_RCVBUF,
+            udp_sndbuf: None,
+            tcp_rcvbuf: None,
+            tcp_sndbuf: None,
+            max_line: limits::MAX_LINE,
+            max_outbuf: limits::MAX_OUTBUF,
+            command_queue: limits::COMMAND_QUEUE,
+            max_udp_devices: limits::MAX_UDP_DEVICES,
+            udp_idle_evict: limits::UDP_IDLE_EVICT,
+            udp_registered_only: false,
+            reply_rate: limits::REPLY_RATE_PER_SEC,
+            reply_burst: limits::REPLY_BURST,
+        }
+    }
+}
+
+impl HubConfig {
+    /// A hub for embedding (loadgen, tests): loopback, every port picked by
+    /// the kernel, no stdin console.
+    pub fn embedded(log_file: PathBuf) -> Self {
+        HubConfig {
+            tcp_port: 0,
+            udp_port: 0,
+            admin_port: 0,
+            console: false,
+            log_file,
+            ..HubConfig::default()
+        }
+    }
+
+    /// The data plane's share of the settings.
+    pub fn data(&self) -> DataConfig {
+        DataConfig {
+            cycle_len: self.cycle_len,
+            cycle_timeout: self.cycle_timeout,
+            max_devices: self.max_udp_devices,
+            idle_evict: self.udp_idle_evict,
+            reply_rate_per_sec: self.reply_rate,
+            reply_burst: self.reply_burst,
+        }
+    }
+
+    /// Checks values clap cannot; the message is one line.
+    pub fn validate(&self) -> Result<(), String> {
+        self.data().validate().map_err(|e| e.to_string())?;
+        if self.max_line < 84 {
+            return Err(
+                "--max-line must be at least 84 (a DEVICE line with two 64-byte names)".into(),
+            );
+        }
+        if self.cycle_timeout.is_zero()
+            || self.ack_timeout.is_zero()
+            || self.registration_deadline.is_zero()
+        {
+            return Err("timeouts must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `500ms`, `3s`, `2m`, `1h` or plain (fractional) seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 500ms, 3s, 2m)"))?;
+    let scale = match unit {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    let secs = v * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The `hub` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hub",
+    version,
+    about = "Smart-home hub: TCP control, UDP data, one event loop"
+)]
+pub struct Args {
+    /// Address for the device ports (TCP and UDP); 0.0.0.0 for all interfaces.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// TCP control port (0 = pick a free one and print it).
+    #[arg(long, default_value_t = 5050)]
+    pub tcp_port: u16,
+    /// UDP data port (0 = pick a free one and print it).
+    #[arg(long, default_value_t = 6060)]
+    pub udp_port: u16,
+    /// Admin port (line commands, JSON replies; 0 = pick a free one).
+    #[arg(long, default_value_t = 5051)]
+    pub admin_port: u16,
+    /// Address for the admin port; loopback whatever --bind says.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub admin_bind: IpAddr,
+    /// Event log (appended to).
+    #[arg(long, default_value = "server_log.txt")]
+    pub log_file: PathBuf,
+    /// Datagrams per cycle (1..=64).
+    #[arg(long, default_value_t = limits::CYCLE_LEN)]
+    pub cycle_len: u32,
+    /// A cycle idle this long closes and its STATUS goes out.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub cycle_timeout: Duration,
+    /// An ACK not back within this is logged as a timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub ack_timeout: Duration,
+    /// A connection must register within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub registration_deadline: Duration,
+    /// Device connections at once (0 = RLIMIT_NOFILE minus a reserve).
+    #[arg(long, default_value_t = 0)]
+    pub max_connections: usize,
+    /// Reproduce the original single-device demo's terminal output.
+    #[arg(long)]
+    pub classic: bool,
+    /// Do not read operator commands from stdin.
+    #[arg(long)]
+    pub no_console: bool,
+    /// UDP receive buffer to request, bytes (the granted size is printed).
+    #[arg(long, default_value_t = limits::UDP_RCVBUF)]
+    pub udp_rcvbuf: usize,
+    /// UDP send buffer, bytes (default: the kernel's).
+    #[arg(long)]
+    pub udp_sndbuf: Option<usize>,
+    /// TCP receive buffer per device connection, bytes (default: the kernel's).
+    #[arg(long)]
+    pub tcp_rcvbuf: Option<usize>,
+    /// TCP send buffer per device connection, bytes (default: the kernel's).
+    #[arg(long)]
+    pub tcp_sndbuf: Option<usize>,
+    /// Longest control message, bytes; longer closes the connection.
+    #[arg(long, default_value_t = limits::MAX_LINE)]
+    pub max_line: usize,
+    /// Bytes queued for a peer that does not read before it is dropped.
+    #[arg(long, default_value_t = limits::MAX_OUTBUF)]
+    pub max_outbuf: usize,
+    /// Commands queued per device behind the outstanding one.
+    #[arg(long, default_value_t = limits::COMMAND_QUEUE)]
+    pub command_queue: usize,
+    /// Devices whose UDP cycle state is kept at once.
+    #[arg(long, default_value_t = limits::MAX_UDP_DEVICES)]
+    pub max_udp_devices: usize,
+    /// UDP state idle this long is evicted.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub udp_idle_evict: Duration,
+    /// Drop datagrams from names not registered over TCP (counted).
+    #[arg(long)]
+    pub udp_registered_only: bool,
+    /// STATUS replies per second one source may receive.
+    #[arg(long, default_value_t = limits::REPLY_RATE_PER_SEC)]
+    pub reply_rate: u32,
+    /// STATUS replies one source may receive in a burst.
+    #[arg(long, default_value_t = limits::REPLY_BURST)]
+    pub reply_burst: u32,
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<HubConfig, String> {
+        let cfg = HubConfig {
+            bind: self.bind,
+            tcp_port: self.tcp_port,
+            udp_port: self.udp_port,
+            admin_bind: self.admin_bind,
+            admin_port: self.admin_port,
+            log_file: self.log_file,
+            cycle_len: self.cycle_len,
+            cycle_timeout: self.cycle_timeout,
+            ack_timeout: self.ack_timeout,
+            registration_deadline: self.registration_deadline,
+            max_connections: self.max_connections,
+            classic: self.classic,
+            console: !self.no_console,
+            udp_rcvbuf: self.udp_rcvbuf,
+            udp_sndbuf: self.udp_sndbuf,
+            tcp_rcvbuf: self.tcp_rcvbuf,
+            tcp_sndbuf: self.tcp_sndbuf,
+            max_line: self.max_line,
+            max_outbuf: self.max_outbuf,
+            command_queue: self.command_queue,
+            max_udp_devices: self.max_udp_devices,
+            udp_idle_evict: self.udp_idle_evict,
+            udp_registered_only: self.udp_registered_only,
+            reply_rate: self.reply_rate,
+            reply_burst: self.reply_burst,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "x", "3y", "-1s", "nan", "inf"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let a = Args::parse_from(["hub"]);
+        let c = a.into_config().unwrap();
+        assert_eq!((c.tcp_port, c.udp_port, c.admin_port), (5050, 6060, 5051));
+        assert_eq!(c.bind.to_string(), "127.0.0.1");
+        assert_eq!(c.admin_bind.to_string(), "127.0.0.1");
+        assert_eq!(c.cycle_timeout, Duration::from_secs(3));
+        assert_eq!(c.ack_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Args::try_parse_from(["hub", "--tcp-port", "70000"]).is_err());
+        assert!(Args::try_parse_from(["hub", "--bind", "nowhere"]).is_err());
+        let a = Args::parse_from(["hub", "--cycle-len", "65"]);
+        assert!(a.into_config().is_err());
+    }
+}

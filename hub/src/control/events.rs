@@ -1,0 +1,145 @@
+//! Everything the control plane reports, one [`Event`] per log line. The
+//! `Display` form is the line's text after its timestamp, `KEY=value`
+//! fields after an upper-case event name, so the log is easy to grep.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::protocol::Command;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed or reset the connection.
+    PeerClosed,
+    /// The operator's `quit`.
+    Quit,
+    /// A newer registration took the name over.
+    TakenOver,
+    /// No valid registration before the deadline.
+    RegistrationTimeout,
+    /// The peer broke the protocol; the text was sent to it as `ERROR …`.
+    Violation(String),
+    /// The device let its command queue overflow.
+    QueueFull,
+    /// The device owes too many late ACKs to stay in step.
+    OutOfStep,
+    /// The hub is shutting down.
+    Shutdown,
+    /// An I/O error or a buffer cap in the event loop.
+    Io(String),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("peer closed"),
+            CloseReason::Quit => f.write_str("operator quit"),
+            CloseReason::TakenOver => f.write_str("taken over by a newer registration"),
+            CloseReason::RegistrationTimeout => f.write_str("registration deadline passed"),
+            CloseReason::Violation(r) => write!(f, "protocol violation: {r}"),
+            CloseReason::QueueFull => f.write_str("command queue full"),
+            CloseReason::OutOfStep => f.write_str("too many late ACKs owed"),
+            CloseReason::Shutdown => f.write_str("hub shutting down"),
+            CloseReason::Io(e) => write!(f, "i/o: {e}"),
+        }
+    }
+}
+
+/// One loggable happening.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Connected {
+        peer: SocketAddr,
+    },
+    Registered {
+        name: Box<str>,
+        kind: Box<str>,
+        peer: SocketAddr,
+        line: Box<str>,
+    },
+    Takeover {
+        name: Box<str>,
+        old_peer: SocketAddr,
+        new_peer: SocketAddr,
+    },
+    CommandSent {
+        name: Box<str>,
+        command: Command,
+    },
+    Ack {
+        name: Box<str>,
+        command: Command,
+        rtt: Duration,
+        text: Box<str>,
+    },
+    LateAck {
+        name: Box<str>,
+        command: Command,
+        rtt: Duration,
+    },
+    UnexpectedAck {
+        name: Box<str>,
+    },
+    AckTimeout {
+        name: Box<str>,
+        command: Command,
+    },
+    CommandFailed {
+        name: Box<str>,
+        command: Command,
+        reason: CloseReason,
+    },
+    Disconnected {
+        name: Option<Box<str>>,
+        peer: SocketAddr,
+        reason: CloseReason,
+    },
+}
+
+fn ms(d: &Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Connected { peer } => write!(f, "CONNECT peer={peer}"),
+            Event::Registered { name, kind, peer, .. } => {
+                write!(f, "REGISTER device={name} type={kind} peer={peer}")
+            }
+            Event::Takeover { name, old_peer, new_peer } => {
+                write!(f, "TAKEOVER device={name} old_peer={old_peer} new_peer={new_peer}")
+            }
+            Event::CommandSent { name, command } => {
+                write!(f, "COMMAND device={name} command=\"{command}\"")
+            }
+            Event::Ack { name, command, rtt, .. } => write!(
+                f,
+                "ACK device={name} command=\"{command}\" rtt_ms={:.3}",
+                ms(rtt)
+            ),
+            Event::LateAck { name, command, rtt } => write!(
+                f,
+                "LATE_ACK device={name} command=\"{command}\" rtt_ms={:.3} policy=counted-not-matched",
+                ms(rtt)
+            ),
+            Event::UnexpectedAck { name } => write!(f, "UNEXPECTED_ACK device={name}"),
+            Event::AckTimeout { name, command } => {
+                write!(f, "ACK_TIMEOUT device={name} command=\"{command}\"")
+            }
+            Event::CommandFailed { name, command, reason } => write!(
+                f,
+                "COMMAND_FAILED device={name} command=\"{command}\" reason=\"{reason}\""
+            ),
+            Event::Disconnected { name, peer, reason } => {
+                f.write_str("DISCONNECT")?;
+                if let Some(n) = name {
+                    write!(f, " device={n}")?;
+                }
+                write!(f, " peer={peer} reason=\"{reason}\"")
+            }
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! [`ControlPlane`]: the TCP control rules of PROTOCOL.md as a state machine.
+//! Inputs carry `now`; outputs are [`Action`]s taken with
+//! [`ControlPlane::take_actions`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::device::{AckMatch, Device, Pending};
+use super::events::{CloseReason, Event};
+use super::wave::{Outcome, Wave, WaveId, WaveReport};
+use crate::limits;
+use crate::protocol::{Command, DeviceMsg};
+
+/// Identifies a connection for the life of the process (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// How a device frames its messages, and so how the hub frames replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Lines end in `\n`.
+    Newline,
+    /// No terminator: one message per read burst (the original client).
+    Bare,
+}
+
+impl Framing {
+    pub fn terminator(self) -> &'static [u8] {
+        match self {
+            Framing::Newline => b"\n",
+            Framing::Bare => b"",
+        }
+    }
+}
+
+/// Timeouts and caps of the control plane.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    pub registration_deadline: Duration,
+    pub ack_timeout: Duration,
+    pub queue_cap: usize,
+    pub max_late_owed: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            registration_deadline: limits::REGISTRATION_DEADLINE,
+            ack_timeout: limits::ACK_TIMEOUT,
+            queue_cap: limits::COMMAND_QUEUE,
+            max_late_owed: limits::MAX_LATE_ACKS_OWED,
+        }
+    }
+}
+
+/// What the event loop must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Queue these bytes on the connection.
+    Send { conn: ConnId, bytes: Vec<u8> },
+    /// Flush what is queued, then close. The plane has forgotten the conn.
+    Close { conn: ConnId },
+    /// Write one log line.
+    Log(Event),
+    /// A wave finished.
+    WaveDone(WaveReport),
+}
+
+/// Which devices a `send` targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Device(String),
+    All,
+    Type(String),
+}
+
+/// Counters of the control plane.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ControlStats {
+    pub accepted: u64,
+    pub registrations: u64,
+    pub takeovers: u64,
+    pub registration_timeouts: u64,
+    pub protocol_errors: u64,
+    pub commands_sent: u64,
+    pub acks: u64,
+    pub ack_timeouts: u64,
+    pub late_acks: u64,
+    pub unexpected_acks: u64,
+    pub commands_failed: u64,
+    pub queue_overflows: u64,
+    pub disconnects: u64,
+}
+
+#[derive(Debug)]
+struct ConnEntry {
+    peer: SocketAddr,
+    connected_at: Instant,
+    name: Option<Box<str>>,
+}
+
+/// The control plane. See the module docs.
+pub struct ControlPlane {
+    cfg: ControlConfig,
+    conns: HashMap<ConnId, ConnEntry>,
+    devices: HashMap<Box<str>, Device>,
+    waves: HashMap<WaveId, Wave>,
+    next_wave: WaveId,
+    stats: ControlStats,
+    ack_rtt: Histogram<u64>,
+    actions: Vec<Action>,
+}
+
+impl ControlPlane {
+    pub fn new(cfg: ControlConfig) -> Self {
+        ControlPlane {
+            cfg,
+            conns: HashMap::new(),
+            devices: HashMap::new(),
+            waves: HashMap::new(),
+            next_wave: 1,
+            stats: ControlStats::default(),
+            ack_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            actions: Vec::new(),
+        }
+    }
+
+    /// Moves the pending actions into `out` (which should be empty).
+    pub fn take_actions(&mut self, out: &mut Vec<Action>) {
+        std::mem::swap(&mut self.actions, out);
+    }
+
+    pub fn stats(&self) -> &ControlStats {
+        &self.stats
+    }
+
+    /// ACK round-trip times in microseconds.
+    pub fn ack_rtt(&self) -> &Histogram<u64> {
+        &self.ack_rtt
+    }
+
+    /// Open connections, registered or not.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn registered(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_registered(&self, name: &str) -> bool {
+        self.devices.contains_key(name)
+    }
+
+    /// Registered devices as (name, type, peer), in no particular order.
+    pub fn devices(&self) -> impl Iterator<Item = (&str, &str, SocketAddr)> {
+        self.devices.iter().map(|(n, d)| (&**n, &*d.kind, d.peer))
+    }
+
+    /// The device registered on `conn`, if any.
+    pub fn device_on(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).and_then(|c| c.name.as_deref())
+    }
+
+    /// The framing a device registered with.
+    pub fn framing_of(&self, name: &str) -> Option<Framing> {
+        self.devices.get(name).map(|d| d.framing)
+    }
+
+    /// A new TCP connection was accepted.
+    pub fn on_connect(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
+        self.stats.accepted += 1;
+        self.conns.insert(
+            conn,
+            ConnEntry {
+                peer,
+                connected_at: now,
+                name: None,
+            },
+        );
+        self.actions.push(Action::Log(Event::Connected { peer }));
+    }
+
+    /// One framed message from `conn`. `framing` says how it was framed.
+    pub fn on_message(&mut self, now: Instant, conn: ConnId, line: &[u8], framing: Framing) {
+        let Some(entry) = self.conns.get(&conn) else {
+            // A connection the plane already closed: its bytes mean nothing.
+            return;
+        };
+        let registered = entry.name.clone();
+        let msg = match DeviceMsg::parse(line) {
+            Ok(m) => m,
+            Err(e) => return self.violation(now, conn, framing, e.to_string()),
+        };
+        match (registered, msg) {
+            (None, DeviceMsg::Register { name, kind }) => {
+                self.register(now, conn, name, kind, line, framing)
+            }
+            (None, DeviceMsg::Ack) => self.violation(
+                now,
+                conn,
+                framing,
+                "first message must be DEVICE <name> TYPE <type>".into(),
+            ),
+            (Some(_), DeviceMsg::Register { .. }) => {
+                self.violation(now, conn, framing, "already registered".into())
+            }
+            (Some(name), DeviceMsg::Ack) => self.ack(now, &name, line),
+        }
+    }
+
+    /// The connection ended from the peer's side or on an I/O error.
+    /// A no-op for connections the plane already closed itself.
+    pub fn on_closed(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
+        self.forget(now, conn, reason);
+    }
+
+    /// Runs timers: registration deadlines and ACK timeouts.
+    pub fn on_tick(&mut self, now: Instant) {
+        let deadline = self.cfg.registration_deadline;
+        let late: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.name.is_none() && now >= c.connected_at + deadline)
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in late {
+            self.stats.registration_timeouts += 1;
+            self.send_line(
+                conn,
+                Framing::Newline,
+                b"ERROR registration deadline passed",
+            );
+            self.close(now, conn, CloseReason::RegistrationTimeout);
+        }
+        let timeout = self.cfg.ack_timeout;
+        let expired: Vec<Box<str>> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| matches!(d.inflight, Some((_, sent)) if now >= sent + timeout))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            self.ack_timeout(now, &name);
+        }
+    }
+
+    /// Queues `command` for every device `target` names. Returns the wave
+    /// and how many devices it reached; a wave that reached none is done at
+    /// once (and reported as such).
+    pub fn submit(&mut self, now: Instant, target: &Target, command: Command) -> (WaveId, u64) {
+        let id = self.next_wave;
+        self.next_wave += 1;
+        let names: Vec<Box<str>> = match target {
+            Target::Device(n) => self
+                .devices
+                .get_key_value(n.as_str())
+                .map(|(k, _)| k.clone())
+                .into_iter()
+                .collect(),
+            Target::All => self.devices.keys().cloned().collect(),
+            Target::Type(t) => self
+                .devices
+                .iter()
+                .filter(|(_, d)| &*d.kind == t.as_str())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
+        let mut wave = Wave::new(id, now);
+        wave.report.reached = names.len() as u64;
+        self.waves.insert(id, wave);
+        for name in &names {
+            self.enqueue(now, name, command.clone(), id);
+        }
+        self.check_wave(now, id);
+        (id, names.len() as u64)
+    }
+
+    /// The operator's `quit`: closes the device's connection.
+    pub fn quit(&mut self, now: Instant, name: &str) -> bool {
+        match self.devices.get(name) {
+            Some(d) => {
+                let conn = d.conn;
+                self.close(now, conn, CloseReason::Quit);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes every connection (hub shutdown).
+    pub fn shutdown(&mut self, now: Instant) {
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in all {
+            self.close(now, conn, CloseReason::Shutdown);
+        }
+    }
+
+    fn register(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        name: &str,
+        kind: &str,
+        line: &[u8],
+        framing: Framing,
+    ) {
+        let peer = self.conns[&conn].peer;
+        if let Some(old) = self.devices.get(name) {
+            let (old_conn, old_peer) = (old.conn, old.peer);
+            self.stats.takeovers += 1;
+            self.actions.push(Action::Log(Event::Takeover {
+                name: name.into(),
+                old_peer,
+                new_peer: peer,
+            }));
+            self.close(now, old_conn, CloseReason::TakenOver);
+        }
+        self.stats.registrations += 1;
+        let name: Box<str> = name.into();
+        self.conns.get_mut(&conn).expect("checked").name = Some(name.clone());
+        self.devices
+            .insert(name.clone(), Device::new(conn, kind, peer, framing));
+        self.actions.push(Action::Log(Event::Registered {
+            name,
+            kind: kind.into(),
+            peer,
+            line: String::from_utf8_lossy(line).into(),
+        }));
+    }
+
+    fn ack(&mut self, now: Instant, name: &str, line: &[u8]) {
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
+        match dev.take_ack() {
+            AckMatch::Current(p) => {
+                let rtt = now.saturating_duration_since(p.sent_at.unwrap_or(now));
+                self.stats.acks += 1;
+                let _ = self.ack_rtt.record((rtt.as_micros() as u64).max(1));
+                self.actions.push(Action::Log(Event::Ack {
+                    name: name.into(),
+                    command: p.command,
+                    rtt,
+                    text: String::from_utf8_lossy(line).into(),
+                }));
+                if let Some(w) = p.wave {
+                    self.resolve(now, w, Outcome::Acked);
+                }
+                self.send_next(now, name);
+            }
+            AckMatch::Late(p) => {
+                let rtt = now.saturating_duration_since(p.sent_at.unwrap_or(now));
+                self.stats.late_acks += 1;
+                self.actions.push(Action::Log(Event::LateAck {
+                    name: name.into(),
+                    command: p.command,
+                    rtt,
+                }));
+            }
+            AckMatch::Unexpected => {
+                self.stats.unexpected_acks += 1;
+                self.actions
+                    .push(Action::Log(Event::UnexpectedAck { name: name.into() }));
+            }
+        }
+    }
+
+    fn ack_timeout(&mut self, now: Instant, name: &str) {
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
+        let Some((p, _)) = dev.inflight.take() else {
+            return;
+        };
+        self.stats.ack_timeouts += 1;
+        let wave = p.wave;
+        self.actions.push(Action::Log(Event::AckTimeout {
+            name: name.into(),
+            command: p.command.clone(),
+        }));
+        dev.owed_late.push_back(p);
+        let out_of_step = dev.owed_late.len() > self.cfg.max_late_owed;
+        let conn = dev.conn;
+        if let Some(w) = wave {
+            self.resolve(now, w, Outcome::TimedOut);
+        }
+        if out_of_step {
+            self.close(now, conn, CloseReason::OutOfStep);
+        } else {
+            self.send_next(now, name);
+        }
+    }
+
+    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) {
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
+        if dev.queue.len() >= self.cfg.queue_cap {
+            self.stats.queue_overflows += 1;
+            let conn = dev.conn;
+            self.actions.push(Action::Log(Event::CommandFailed {
+                name: name.into(),
+                command,
+                reason: CloseReason::QueueFull,
+            }));
+            self.stats.commands_failed += 1;
+            self.resolve(now, wave, Outcome::Failed);
+            self.close(now, conn, CloseReason::QueueFull);
+            return;
+        }
+        dev.queue.push_back(Pending {
+            command,
+            wave: Some(wave),
+            sent_at: None,
+        });
+        if dev.inflight.is_none() {
+            self.send_next(now, name);
+        }
+    }
+
+    fn send_next(&mut self, now: Instant, name: &str) {
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
+        if dev.inflight.is_some() {
+            return;
+        }
+        let Some(mut p) = dev.queue.pop_front() else {
+            return;
+        };
+        p.sent_at = Some(now);
+        let mut bytes = p.command.to_string().into_bytes();
+        bytes.extend_from_slice(dev.framing.terminator());
+        let conn = dev.conn;
+        self.actions.push(Action::Log(Event::CommandSent {
+            name: name.into(),
+            command: p.command.clone(),
+        }));
+        dev.inflight = Some((p, now));
+        self.stats.commands_sent += 1;
+        self.actions.push(Action::Send { conn, bytes });
+    }
+
+    fn violation(&mut self, now: Instant, conn: ConnId, framing: Framing, reason: String) {
+        self.stats.protocol_errors += 1;
+        let line = format!("ERROR {reason}");
+        self.send_line(conn, framing, line.as_bytes());
+        self.close(now, conn, CloseReason::Violation(reason));
+    }
+
+    fn send_line(&mut self, conn: ConnId, framing: Framing, line: &[u8]) {
+        let mut bytes = line.to_vec();
+        bytes.extend_from_slice(framing.terminator());
+        self.actions.push(Action::Send { conn, bytes });
+    }
+
+    /// Closes a connection on the plane's own initiative.
+    fn close(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
+        if self.forget(now, conn, reason) {
+            self.actions.push(Action::Close { conn });
+        }
+    }
+
+    /// Drops all state of `conn`, failing its pending commands.
+    fn forget(&mut self, now: Instant, conn: ConnId, reason: CloseReason) -> bool {
+        let Some(entry) = self.conns.remove(&conn) else {
+            return false;
+        };
+        self.stats.disconnects += 1;
+        if let Some(name) = &entry.name {
+            if let Some(mut dev) = self.devices.remove(name) {
+                let pending: Vec<Pending> = dev.drain_pending().collect();
+                for p in pending {
+                    self.stats.commands_failed += 1;
+                    let wave = p.wave;
+                    self.actions.push(Action::Log(Event::CommandFailed {
+                        name: name.clone(),
+                        command: p.command,
+                        reason: reason.clone(),
+                    }));
+                    if let Some(w) = wave {
+                        self.resolve(now, w, Outcome::Failed);
+                    }
+                }
+            }
+        }
+        self.actions.push(Action::Log(Event::Disconnected {
+            name: entry.name,
+            peer: entry.peer,
+            reason,
+        }));
+        true
+    }
+
+    fn resolve(&mut self, now: Instant, wave: WaveId, outcome: Outcome) {
+        if let Some(w) = self.waves.get_mut(&wave) {
+            match outcome {
+                Outcome::Acked => w.report.acked += 1,
+                Outcome::TimedOut => w.report.timed_out += 1,
+                Outcome::Failed => w.report.failed += 1,
+            }
+            self.check_wave(now, wave);
+        }
+    }
+
+    fn check_wave(&mut self, now: Instant, wave: WaveId) {
+        if self.waves.get(&wave).is_some_and(Wave::is_done) {
+            let mut w = self.waves.remove(&wave).expect("present");
+            w.report.elapsed = now.saturating_duration_since(w.started);
+            self.actions.push(Action::WaveDone(w.report));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "plane_tests.rs"]
+mod tests;

@@ -1,0 +1,163 @@
+//! Operator commands, shared by the stdin console and the admin port: the
+//! grammar ([`OpCommand::parse`]), with no I/O. The event loop executes them.
+//!
+//! ```text
+//! send <device> <command…>     send * <command…>     send type=<type> <command…>
+//! quit <device>                list                  stats
+//! shutdown                     help
+//! ```
+//! `send <target> quit` is the same as `quit <target>`.
+
+use std::fmt;
+
+use crate::control::Target;
+pub mod reply;
+pub use reply::Reply;
+
+use crate::protocol::{Command, CommandError};
+
+/// A parsed operator command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpCommand {
+    Send { target: Target, command: Command },
+    Quit(Target),
+    List,
+    Stats,
+    Shutdown,
+    Help,
+}
+
+/// Why an operator line was refused (one line for the operator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    Empty,
+    Unknown(String),
+    Usage(&'static str),
+    BadCommand(CommandError),
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpError::Empty => f.write_str("empty command (try: help)"),
+            OpError::Unknown(w) => write!(f, "unknown command '{w}' (try: help)"),
+            OpError::Usage(u) => write!(f, "usage: {u}"),
+            OpError::BadCommand(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OpError {}
+
+/// One line of help per command.
+pub const HELP: &str = "commands: send <device|*|type=<type>> <command…> | quit <device|*|type=<type>> | list | stats | shutdown | help";
+
+fn target(word: &str) -> Target {
+    if word == "*" {
+        Target::All
+    } else if let Some(t) = word.strip_prefix("type=") {
+        Target::Type(t.to_string())
+    } else {
+        Target::Device(word.to_string())
+    }
+}
+
+impl OpCommand {
+    pub fn parse(line: &str) -> Result<OpCommand, OpError> {
+        let line = line.trim();
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        match word {
+            "" => Err(OpError::Empty),
+            "send" => {
+                let (who, text) = rest
+                    .split_once(char::is_whitespace)
+                    .ok_or(OpError::Usage("send <device|*|type=<type>> <command…>"))?;
+                match Command::parse(text) {
+                    Ok(command) => Ok(OpCommand::Send {
+                        target: target(who),
+                        command,
+                    }),
+                    Err(CommandError::Quit) => Ok(OpCommand::Quit(target(who))),
+                    Err(e) => Err(OpError::BadCommand(e)),
+                }
+            }
+            "quit" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+                Ok(OpCommand::Quit(target(rest)))
+            }
+            "quit" => Err(OpError::Usage("quit <device|*|type=<type>>")),
+            "list" if rest.is_empty() => Ok(OpCommand::List),
+            "stats" if rest.is_empty() => Ok(OpCommand::Stats),
+            "shutdown" if rest.is_empty() => Ok(OpCommand::Shutdown),
+            "help" => Ok(OpCommand::Help),
+            "list" | "stats" | "shutdown" => {
+                Err(OpError::Usage("list | stats | shutdown take no arguments"))
+            }
+            other => Err(OpError::Unknown(other.chars().take(32).collect())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grammar() {
+        assert_eq!(
+            OpCommand::parse("send Sensor01 SET_INTERVAL 3"),
+            Ok(OpCommand::Send {
+                target: Target::Device("Sensor01".into()),
+                command: Command::SetInterval(3)
+            })
+        );
+        assert_eq!(
+            OpCommand::parse("send * ACTIVATE_ALARM"),
+            Ok(OpCommand::Send {
+                target: Target::All,
+                command: Command::ActivateAlarm
+            })
+        );
+        assert_eq!(
+            OpCommand::parse("send type=humidity REBOOT now"),
+            Ok(OpCommand::Send {
+                target: Target::Type("humidity".into()),
+                command: Command::Generic("REBOOT now".into())
+            })
+        );
+        assert_eq!(
+            OpCommand::parse("send S1 quit"),
+            Ok(OpCommand::Quit(Target::Device("S1".into())))
+        );
+        assert_eq!(
+            OpCommand::parse("quit S1"),
+            Ok(OpCommand::Quit(Target::Device("S1".into())))
+        );
+        assert_eq!(OpCommand::parse(" stats "), Ok(OpCommand::Stats));
+        assert_eq!(OpCommand::parse("list"), Ok(OpCommand::List));
+        assert_eq!(OpCommand::parse("shutdown"), Ok(OpCommand::Shutdown));
+    }
+
+    #[test]
+    fn errors_are_one_line_and_say_what_to_do() {
+        for (line, want) in [
+            ("", "empty command (try: help)"),
+            ("frobnicate", "unknown command 'frobnicate' (try: help)"),
+            ("send", "usage: send <device|*|type=<type>> <command…>"),
+            ("send S1", "usage: send <device|*|type=<type>> <command…>"),
+            (
+                "send S1 SET_INTERVAL zero",
+                "SET_INTERVAL takes a whole number of seconds from 1 to 86400",
+            ),
+            ("quit", "usage: quit <device|*|type=<type>>"),
+            (
+                "stats now",
+                "usage: list | stats | shutdown take no arguments",
+            ),
+        ] {
+            let e = OpCommand::parse(line).unwrap_err().to_string();
+            assert_eq!(e, want, "{line:?}");
+            assert!(!e.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Accepting device and admin connections, within the connection cap and
+//! without spinning when descriptors run out.
+//!
+//! When `accept` fails with EMFILE/ENFILE the loop closes its spare
+//! descriptor, accepts the waiting connection, closes it at once (the
+//! client sees a clean close instead of hanging in the backlog) and opens
+//! the spare again. If even that fails, accepting pauses until the next
+//! tick: the loop never busy-spins and never exits for lack of descriptors.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use super::conn::Role;
+use super::event_loop::EventLoop;
+use crate::limits::MAX_ADMIN_SESSIONS;
+
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+/// Opens the descriptor kept back for shedding connections.
+pub(super) fn spare_fd() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+impl EventLoop {
+    pub(super) fn accept_devices(&mut self, now: Instant) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if self.device_conns >= self.max_conns {
+                        self.stats.rejected_full += 1;
+                        let _ = stream.write(b"ERROR hub full\n");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    match self.insert(stream, Role::Device) {
+                        Some((_, id)) => self.control.on_connect(now, id, peer),
+                        None => self.stats.accept_errors += 1,
+                    }
+                    self.apply(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if out_of_fds(&e) => {
+                    self.stats.fd_exhausted += 1;
+                    if !self.shed_one() {
+                        self.accept_blocked = true;
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.stats.accept_errors += 1;
+                    self.accept_blocked = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Uses the spare descriptor to take one waiting connection and close
+    /// it. False when there is no spare to use.
+    fn shed_one(&mut self) -> bool {
+        let Some(spare) = self.spare_fd.take() else {
+            self.spare_fd = spare_fd();
+            return false;
+        };
+        drop(spare);
+        let shed = match &self.listener {
+            Some(l) => l.accept().is_ok(),
+            None => false,
+        };
+        if shed {
+            self.stats.shed_no_fds += 1;
+        }
+        self.spare_fd = spare_fd();
+        shed && self.spare_fd.is_some()
+    }
+
+    pub(super) fn accept_admin(&mut self, _now: Instant) {
+        loop {
+            let Some(listener) = &self.admin else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.admin_conns >= MAX_ADMIN_SESSIONS {
+                        let _ =
+                            stream.write(b"{\"ok\":false,\"error\":\"too many admin sessions\"}\n");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    if self.insert(stream, Role::Admin).is_none() {
+                        self.stats.accept_errors += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(_) => {
+                    self.stats.accept_errors += 1;
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The event loop: one thread, one `mio::Poll`. It only moves bytes: it
+//! reads and frames TCP lines and UDP datagrams, hands them to the sans-IO
+//! planes with `now`, and carries out the [`Action`]s they return.
+//!
+//! Rules it keeps (mio's): reads drain until `WouldBlock` (or a per-event
+//! budget, after which the token is polled again at once, so one busy peer
+//! cannot starve the others); connections are only dropped after the event
+//! batch and slots are only reused after that, so a stale event never
+//! reaches a new connection.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Events, Poll, Token, Waker};
+
+use super::conn::{Conn, ReadOutcome, Role};
+use super::stats::ShellStats;
+use crate::classic::Classic;
+use crate::config::HubConfig;
+use crate::control::{Action, CloseReason, ConnId, ControlPlane, Framing, WaveId};
+use crate::data::DataPlane;
+use crate::eventlog::EventLog;
+use crate::limits::{MAX_ADMIN_LINE, TICK};
+
+pub(super) const LISTENER: Token = Token(0);
+pub(super) const UDP: Token = Token(1);
+pub(super) const ADMIN: Token = Token(2);
+pub(super) const WAKER: Token = Token(3);
+pub(super) const FIRST_CONN: usize = 16;
+
+/// Reads of 4 KiB one connection gets per turn of the loop.
+const READ_BUDGET: usize = 16;
+
+/// Where a wave's final reply goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin {
+    Console,
+    Admin(ConnId),
+}
+
+pub struct EventLoop {
+    pub(super) poll: Poll,
+    pub(super) waker: Arc<Waker>,
+    pub(super) listener: Option<TcpListener>,
+    pub(super) admin: Option<TcpListener>,
+    pub(super) udp: UdpSocket,
+    pub(super) udp_granted: usize,
+    pub(super) slots: Vec<Option<Conn>>,
+    pub(super) free: Vec<usize>,
+    pub(super) ids: HashMap<ConnId, usize>,
+    pub(super) next_id: u64,
+    pub(super) control: ControlPlane,
+    pub(super) data: DataPlane,
+    pub(super) log: EventLog,
+    pub(super) cfg: HubConfig,
+    pub(super) max_conns: usize,
+    pub(super) device_conns: usize,
+    pub(super) admin_conns: usize,
+    pub(super) console: Option<Receiver<String>>,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) waves: HashMap<WaveId, Origin>,
+    pub(super) actions: Vec<Action>,
+    pub(super) closing: Vec<usize>,
+    pub(super) again: Vec<Token>,
+    pub(super) stats: ShellStats,
+    pub(super) classic: Option<Classic>,
+    pub(super) spare_fd: Option<File>,
+    pub(super) accept_blocked: bool,
+    pub(super) started: Instant,
+}
+
+impl EventLoop {
+    /// Runs until the stop flag is set (signal, `shutdown`, or the handle).
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        while !self.stop.load(Ordering::Relaxed) {
+            let timeout = if self.again.is_empty() {
+                next_tick.saturating_duration_since(Instant::now())
+            } else {
+                std::time::Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            let again = std::mem::take(&mut self.again);
+            for token in again {
+                self.dispatch(token, true, false, now);
+            }
+            for ev in events.iter() {
+                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                self.dispatch(ev.token(), readable, ev.is_writable(), now);
+            }
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + TICK;
+            }
+            self.apply(now);
+            self.reap();
+        }
+        self.shutdown();
+        Ok(())
+    }
+
+    fn dispatch(&mut self, token: Token, readable: bool, writable: bool, now: Instant) {
+        match token {
+            LISTENER => self.accept_devices(now),
+            ADMIN => self.accept_admin(now),
+            UDP => self.udp_readable(now),
+            WAKER => self.console_lines(now),
+            Token(t) => {
+                let idx = t - FIRST_CONN;
+                if writable {
+                    self.flush_conn(idx, now);
+                }
+                if readable {
+                    self.conn_readable(idx, Token(t), now);
+                }
+            }
+        }
+        self.apply(now);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.control.on_tick(now);
+        let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
+        self.data.on_tick(now, &mut sink);
+        if self.accept_blocked {
+            self.accept_blocked = false;
+            self.accept_devices(now);
+        }
+    }
+
+    fn flush_conn(&mut self, idx: usize, now: Instant) {
+        let Some(Some(conn)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        if let Err(e) = conn.flush() {
+            self.lost(idx, now, CloseReason::Io(e.to_string()));
+        }
+    }
+
+    fn conn_readable(&mut self, idx: usize, token: Token, now: Instant) {
+        let mut buf = [0u8; 4096];
+        let mut admin_lines = Vec::new();
+        let mut outcome = ReadOutcome::Budget;
+        for _ in 0..READ_BUDGET {
+            let Some(Some(conn)) = self.slots.get_mut(idx) else {
+                return;
+            };
+            if conn.closing {
+                return;
+            }
+            match conn.read_chunk(&mut buf) {
+                Ok(Some(0)) => {
+                    outcome = ReadOutcome::Eof;
+                    break;
+                }
+                Ok(Some(n)) => {
+                    conn.framer.push(&buf[..n]);
+                    if !self.take_lines(idx, now, &mut admin_lines) {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    outcome = ReadOutcome::Drained;
+                    break;
+                }
+                Err(e) => {
+                    self.lost(idx, now, CloseReason::Io(e.to_string()));
+                    return;
+                }
+            }
+        }
+        // The original clients send no terminator: after a drained burst
+        // (or at EOF) what is left is one whole message, unless the device
+        // registered with `\n` framing and we are not at EOF.
+        if outcome != ReadOutcome::Budget {
+            self.take_unterminated(idx, now, outcome == ReadOutcome::Eof, &mut admin_lines);
+        }
+        self.run_admin_lines(idx, now, admin_lines);
+        match outcome {
+            ReadOutcome::Eof => self.lost(idx, now, CloseReason::PeerClosed),
+            ReadOutcome::Budget => self.again.push(token),
+            ReadOutcome::Drained => {}
+        }
+    }
+
+    /// Hands every complete line to its plane. False if the conn is closing.
+    fn take_lines(&mut self, idx: usize, now: Instant, admin_lines: &mut Vec<String>) -> bool {
+        loop {
+            let Some(Some(conn)) = self.slots.get_mut(idx) else {
+                return false;
+            };
+            if conn.closing {
+                return false;
+            }
+            match conn.framer.next_line() {
+                Ok(Some(line)) => match conn.role {
+                    Role::Device => self
+                        .control
+                        .on_message(now, conn.id, line, Framing::Newline),
+                    Role::Admin => admin_lines.push(String::from_utf8_lossy(line).into_owned()),
+                },
+                Ok(None) => return true,
+                Err(e) => {
+                    self.stats.oversize_lines += 1;
+                    let msg = format!("ERROR {e}\n");
+                    let _ = conn.send(msg.as_bytes());
+                    self.lost(idx, now, CloseReason::Violation(e.to_string()));
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn take_unterminated(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        eof: bool,
+        admin_lines: &mut Vec<String>,
+    ) {
+        let Some(Some(conn)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if conn.closing || conn.framer.pending() == 0 {
+            return;
+        }
+        let newline_device = self
+            .control
+            .device_on(conn.id)
+            .and_then(|n| self.control.framing_of(n))
+            == Some(Framing::Newline);
+        if conn.role == Role::Admin || (newline_device && !eof) {
+            return;
+        }
+        if let Some(line) = conn.framer.take_unterminated() {
+            match conn.role {
+                Role::Device => self.control.on_message(now, conn.id, line, Framing::Bare),
+                Role::Admin => admin_lines.push(String::from_utf8_lossy(line).into_owned()),
+            }
+        }
+    }
+
+    fn run_admin_lines(&mut self, idx: usize, now: Instant, lines: Vec<String>) {
+        for line in lines {
+            let Some(Some(conn)) = self.slots.get(idx) else {
+                return;
+            };
+            let origin = Origin::Admin(conn.id);
+            let reply = self.operate(&line, origin, now);
+            let mut text = reply.to_json().to_string();
+            text.push('\n');
+            self.send_to(idx, text.as_bytes(), now);
+            self.apply(now);
+        }
+    }
+
+    /// Queues bytes on a connection, dropping it if its buffer is full.
+    pub(super) fn send_to(&mut self, idx: usize, bytes: &[u8], now: Instant) {
+        let Some(Some(conn)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        if conn.send(bytes).is_err() {
+            self.stats.outbuf_overflows += 1;
+            self.lost(
+                idx,
+                now,
+                CloseReason::Io("output buffer full: peer not reading".into()),
+            );
+        }
+    }
+
+    /// The connection is gone (or must go) for a reason the planes did not
+    /// decide themselves.
+    pub(super) fn lost(&mut self, idx: usize, now: Instant, reason: CloseReason) {
+        let Some(Some(conn)) = self.slots.get(idx) else {
+            return;
+        };
+        if conn.role == Role::Device {
+            self.control.on_closed(now, conn.id, reason);
+        }
+        self.mark_closing(idx);
+    }
+
+    pub(super) fn mark_closing(&mut self, idx: usize) {
+        if let Some(Some(conn)) = self.slots.get_mut(idx) {
+            if !conn.closing {
+                conn.closing = true;
+                let _ = conn.flush();
+                self.closing.push(idx);
+            }
+        }
+    }
+
+    /// Carries out the planes' actions until none are left.
+    pub(super) fn apply(&mut self, now: Instant) {
+        loop {
+            let mut actions = std::mem::take(&mut self.actions);
+            self.control.take_actions(&mut actions);
+            if actions.is_empty() {
+                self.actions = actions;
+                return;
+            }
+            for action in actions.drain(..) {
+                match action {
+                    Action::Send { conn, bytes } => {
+                        if let Some(&idx) = self.ids.get(&conn) {
+                            self.send_to(idx, &bytes, now);
+                        }
+                    }
+                    Action::Close { conn } => {
+                        if let Some(&idx) = self.ids.get(&conn) {
+                            self.mark_closing(idx);
+                        }
+                    }
+                    Action::Log(event) => {
+                        self.log.line(&event);
+                        if let Some(c) = &mut self.classic {
+                            let text = c.on_event(&event);
+                            c.print(&text);
+                        }
+                    }
+                    Action::WaveDone(report) => self.wave_done(report, now),
+                }
+            }
+            self.actions = actions;
+        }
+    }
+
+    /// Drops the connections marked during the batch and frees their slots.
+    fn reap(&mut self) {
+        for idx in std::mem::take(&mut self.closing) {
+            if let Some(mut conn) = self.slots[idx].take() {
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+                self.ids.remove(&conn.id);
+                match conn.role {
+                    Role::Device => self.device_conns -= 1,
+                    Role::Admin => self.admin_conns -= 1,
+                }
+                self.free.push(idx);
+            }
+        }
+    }
+
+    /// Takes a new connection into a free slot and registers it.
+    pub(super) fn insert(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        role: Role,
+    ) -> Option<(usize, ConnId)> {
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let token = Token(FIRST_CONN + idx);
+        if self
+            .poll
+            .registry()
+            .register(
+                &mut stream,
+                token,
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )
+            .is_err()
+        {
+            self.free.push(idx);
+            return None;
+        }
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        let max_line = match role {
+            Role::Device => self.cfg.max_line,
+            Role::Admin => MAX_ADMIN_LINE,
+        };
+        self.slots[idx] = Some(Conn::new(stream, id, role, max_line, self.cfg.max_outbuf));
+        self.ids.insert(id, idx);
+        match role {
+            Role::Device => self.device_conns += 1,
+            Role::Admin => self.admin_conns += 1,
+        }
+        Some((idx, id))
+    }
+
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        self.listener.take();
+        self.admin.take();
+        self.control.shutdown(now);
+        self.apply(now);
+        for conn in self.slots.iter_mut().flatten() {
+            let _ = conn.flush();
+        }
+        self.reap();
+        self.log.line(&"SHUTDOWN");
+        self.log.close();
+    }
+}

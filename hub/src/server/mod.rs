@@ -1,0 +1,255 @@
+//! The I/O shell around the sans-IO planes: sockets, the mio loop, the
+//! console and admin interfaces.
+//!
+//! - [`Hub`]: binds everything ([`Hub::bind`]), then runs on the calling
+//!   thread ([`Hub::run`]) or its own ([`Hub::spawn`] → [`HubHandle`]).
+//! - `event_loop`: the loop and connection lifecycle; `accept`, `udp`:
+//!   the two input paths; `operate`: console/admin commands; `stats`: the
+//!   `stats` reply; `conn`: one TCP connection; `sockets`: socket2 setup;
+//!   `kernel`: drop counters and rlimits; `console`: the stdin thread.
+
+mod accept;
+mod conn;
+mod console;
+mod event_loop;
+pub mod kernel;
+mod operate;
+pub mod sockets;
+mod stats;
+mod udp;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::{Interest, Poll, Waker};
+
+use crate::classic::Classic;
+pub use crate::config::HubConfig;
+use crate::control::{ControlConfig, ControlPlane};
+use crate::data::DataPlane;
+use crate::eventlog::EventLog;
+use crate::limits::{FD_RESERVE, LISTEN_BACKLOG};
+use event_loop::{EventLoop, ADMIN, LISTENER, UDP, WAKER};
+use sockets::BufSizes;
+pub use stats::ShellStats;
+
+/// A hub with its sockets bound, ready to run.
+pub struct Hub {
+    inner: EventLoop,
+    tcp_addr: SocketAddr,
+    udp_addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+/// A hub running on its own thread.
+pub struct HubHandle {
+    pub tcp_addr: SocketAddr,
+    pub udp_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+fn with_addr(e: io::Error, what: &str, addr: SocketAddr) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot bind {what} {addr}: {e}"))
+}
+
+impl Hub {
+    /// Binds the device, UDP and admin sockets and opens the log.
+    pub fn bind(cfg: HubConfig) -> io::Result<Hub> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let tcp_bufs = BufSizes {
+            rcv: cfg.tcp_rcvbuf,
+            snd: cfg.tcp_sndbuf,
+        };
+        let tcp_at = SocketAddr::new(cfg.bind, cfg.tcp_port);
+        let mut listener = sockets::tcp_listener(tcp_at, LISTEN_BACKLOG, tcp_bufs)
+            .map_err(|e| with_addr(e, "TCP", tcp_at))?;
+        let udp_at = SocketAddr::new(cfg.bind, cfg.udp_port);
+        let udp_bufs = BufSizes {
+            rcv: Some(cfg.udp_rcvbuf),
+            snd: cfg.udp_sndbuf,
+        };
+        let (mut udp, udp_granted) =
+            sockets::udp_socket(udp_at, udp_bufs).map_err(|e| with_addr(e, "UDP", udp_at))?;
+        let admin_at = SocketAddr::new(cfg.admin_bind, cfg.admin_port);
+        let mut admin = sockets::tcp_listener(admin_at, 64, BufSizes::default())
+            .map_err(|e| with_addr(e, "admin", admin_at))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut admin, ADMIN, Interest::READABLE)?;
+        let log = EventLog::open(&cfg.log_file).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open log file {}: {e}", cfg.log_file.display()),
+            )
+        })?;
+        let nofile = kernel::nofile_limit();
+        let fd_room = nofile.saturating_sub(FD_RESERVE).max(1) as usize;
+        let max_conns = match cfg.max_connections {
+            0 => fd_room,
+            n => n,
+        };
+        let control = ControlPlane::new(ControlConfig {
+            registration_deadline: cfg.registration_deadline,
+            ack_timeout: cfg.ack_timeout,
+            queue_cap: cfg.command_queue,
+            ..ControlConfig::default()
+        });
+        let (tcp_addr, udp_addr, admin_addr) = (
+            listener.local_addr()?,
+            udp.local_addr()?,
+            admin.local_addr()?,
+        );
+        let classic = cfg.classic.then(Classic::new);
+        let inner = EventLoop {
+            poll,
+            waker,
+            listener: Some(listener),
+            admin: Some(admin),
+            udp,
+            udp_granted,
+            slots: Vec::new(),
+            free: Vec::new(),
+            ids: HashMap::new(),
+            next_id: 1,
+            control,
+            data: DataPlane::new(cfg.data()),
+            log,
+            max_conns,
+            device_conns: 0,
+            admin_conns: 0,
+            console: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            waves: HashMap::new(),
+            actions: Vec::new(),
+            closing: Vec::new(),
+            again: Vec::new(),
+            stats: ShellStats::default(),
+            classic,
+            spare_fd: accept::spare_fd(),
+            accept_blocked: false,
+            started: Instant::now(),
+            cfg,
+        };
+        Ok(Hub {
+            inner,
+            tcp_addr,
+            udp_addr,
+            admin_addr,
+        })
+    }
+
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The UDP receive buffer the kernel granted, in bytes.
+    pub fn udp_rcvbuf_granted(&self) -> usize {
+        self.inner.udp_granted
+    }
+
+    /// The device connection cap in force.
+    pub fn max_connections(&self) -> usize {
+        self.inner.max_conns
+    }
+
+    /// Setting this flag stops the loop within one tick (signal handlers
+    /// set it).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.inner.stop.clone()
+    }
+
+    /// The lines a person or script reads first: where the hub listens.
+    pub fn banner(&self) -> String {
+        if self.inner.cfg.classic {
+            format!(
+                "{}\n{}",
+                crate::classic::tcp_banner(self.tcp_addr),
+                crate::classic::udp_banner(self.udp_addr)
+            )
+        } else {
+            format!(
+                "hub listening tcp={} udp={} admin={}\nhub udp receive buffer requested={} granted={} bytes; max connections {}",
+                self.tcp_addr,
+                self.udp_addr,
+                self.admin_addr,
+                self.inner.cfg.udp_rcvbuf,
+                self.inner.udp_granted,
+                self.inner.max_conns
+            )
+        }
+    }
+
+    /// Runs on this thread until stopped; then flushes and fsyncs the log.
+    pub fn run(mut self) -> io::Result<()> {
+        if self.inner.cfg.console {
+            let (tx, rx) = crossbeam_channel::bounded(1024);
+            console::spawn_stdin(tx, self.inner.waker.clone())?;
+            self.inner.console = Some(rx);
+        }
+        self.inner.run()
+    }
+
+    /// Runs on a thread of its own.
+    pub fn spawn(self) -> io::Result<HubHandle> {
+        let stop = self.inner.stop.clone();
+        let waker = self.inner.waker.clone();
+        let (tcp_addr, udp_addr, admin_addr) = (self.tcp_addr, self.udp_addr, self.admin_addr);
+        let thread = std::thread::Builder::new()
+            .name("hub".into())
+            .spawn(move || self.run())?;
+        Ok(HubHandle {
+            tcp_addr,
+            udp_addr,
+            admin_addr,
+            stop,
+            waker,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl HubHandle {
+    /// Stops the loop, flushes and fsyncs the log, and joins the thread.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> io::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.waker.wake();
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| io::Error::other("hub thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for HubHandle {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
