@@ -41,17 +41,19 @@ pub const MIN_DRAIN: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub enum WorkerMsg {
     /// Cumulative counters and the histograms recorded since the last tick.
-    Tick {
-        worker: usize,
-        counters: Counters,
-        lat: Box<Latencies>,
-    },
+    Tick(Report),
     /// Final counters and the last histograms; the worker has exited.
-    Done {
-        worker: usize,
-        counters: Counters,
-        lat: Box<Latencies>,
-    },
+    Done(Report),
+}
+
+/// One report from a worker.
+#[derive(Debug)]
+pub struct Report {
+    pub worker: usize,
+    pub counters: Counters,
+    pub lat: Box<Latencies>,
+    /// When the last device of this shard first registered.
+    pub all_registered_at: Option<Instant>,
 }
 
 /// One device as the worker plans it.
@@ -104,7 +106,7 @@ struct Worker {
     epoch: Instant,
     wave_sent_ns: Arc<AtomicU64>,
     ts: String,
-    ts_at: Instant,
+    all_registered_at: Option<Instant>,
     rbuf: Box<[u8; READ_BUF]>,
     dbuf: [u8; MAX_DATAGRAM],
 }
@@ -156,7 +158,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         epoch,
         wave_sent_ns,
         ts: crate::timestamp::now(),
-        ts_at: Instant::now(),
+        all_registered_at: None,
         rbuf: Box::new([0; READ_BUF]),
         dbuf: [0; MAX_DATAGRAM],
     };
@@ -192,16 +194,19 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             w.reschedule(i);
         }
         w.fire_timers(now);
+        if w.all_registered_at.is_none() && w.counters.ever_registered == w.slots.len() as u64 {
+            w.all_registered_at = Some(now);
+        }
         if now >= next_tick {
             next_tick = now + TICK;
             w.ts = crate::timestamp::now();
-            w.ts_at = now;
             let lat = Box::new(std::mem::take(&mut w.lat));
-            let _ = tx.send(WorkerMsg::Tick {
+            let _ = tx.send(WorkerMsg::Tick(Report {
                 worker: id,
                 counters: w.counters,
                 lat,
-            });
+                all_registered_at: w.all_registered_at,
+            }));
         }
         let drained = now >= stop_at + MIN_DRAIN && w.counters.in_flight == 0;
         if drained || now >= drain_deadline || abort.load(Ordering::Relaxed) {
@@ -209,11 +214,12 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         }
     }
     w.finish();
-    let _ = tx.send(WorkerMsg::Done {
+    let _ = tx.send(WorkerMsg::Done(Report {
         worker: w.plan_id,
         counters: w.counters,
         lat: Box::new(w.lat),
-    });
+        all_registered_at: w.all_registered_at,
+    }));
     Ok(())
 }
 

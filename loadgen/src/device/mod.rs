@@ -234,10 +234,8 @@ impl Device {
     }
 
     /// Run over: no more connects; pending cycles are counted as open.
+    /// (`up` keeps counting it: the report's `up_at_end`.)
     pub fn finish(&mut self, ctx: &mut Ctx) {
-        if self.link == Link::Up {
-            ctx.counters.up -= 1;
-        }
         self.link = Link::Stopped;
         self.data.abandon(ctx);
     }
