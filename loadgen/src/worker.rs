@@ -328,7 +328,9 @@ impl Worker {
                 Type::DGRAM,
                 Some(Protocol::UDP),
             )?;
-            s.set_reuse_address(true)?;
+            // No SO_REUSEADDR on UDP: it lets the kernel hand one ephemeral
+            // port to two sockets, and STATUSes then reach the wrong device
+            // (measured: timeouts plus as many stray STATUSes).
             s.set_nonblocking(true)?;
             let bind_ip = src.unwrap_or(if hub_udp.is_ipv4() {
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
