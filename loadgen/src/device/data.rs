@@ -348,10 +348,13 @@ impl Data {
                 return;
             }
         };
-        let Some(p) = self.pending.pop_front() else {
+        // The cycle still being sent cannot have been answered (open loop,
+        // after its predecessor timed out): the STATUS is a late one.
+        if self.pending.front().is_none_or(|p| p.deadline.is_none()) {
             ctx.counters.stray_statuses += 1;
             return;
-        };
+        }
+        let p = self.pending.pop_front().expect("checked non-empty");
         ctx.counters.in_flight -= 1;
         if p.counted {
             account(&p, &st, self.cycle_len, now, ctx);

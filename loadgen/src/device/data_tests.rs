@@ -237,6 +237,20 @@ mod open_loop {
     }
 
     #[test]
+    fn late_status_never_takes_the_cycle_being_sent() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let gap = Duration::from_millis(100);
+        let mut d = Data::new(Pacing::Open { gap }, 10, 5 * SEC, 0.0);
+        d.start(h.t0);
+        h.pump(&mut d, &mut rng, h.t0 + 5 * gap);
+        assert_eq!(d.pending(), 1);
+        d.on_status(h.t0, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        assert_eq!((h.c.stray_statuses, d.pending()), (1, 1));
+        assert_eq!(h.pump(&mut d, &mut rng, h.t0 + 9 * gap).len(), 4);
+    }
+
+    #[test]
     fn statuses_match_cycles_in_order() {
         let mut h = Harness::new();
         let mut rng = SplitMix64::new(5, 5);
