@@ -1,0 +1,176 @@
+//! Counters of everything a worker's devices did. Each worker owns one
+//! [`Counters`] (plain integers, no atomics on the hot path) and sends a
+//! cumulative copy to the main thread once a second; the main thread sums
+//! the latest copy of each worker. [`Counters::unexplained_loss`] and
+//! [`Counters::identity_holds`] state the accounting identities the report
+//! and the tests rely on.
+
+use serde::Serialize;
+
+macro_rules! counters {
+    ($($(#[$m:meta])* $f:ident),* $(,)?) => {
+        /// Cumulative per-worker counts (UDP counts cover measured cycles only,
+        /// i.e. cycles started after the warm-up).
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+        pub struct Counters { $($(#[$m])* pub $f: u64,)* }
+
+        impl Counters {
+            /// Adds `o` field by field.
+            pub fn add(&mut self, o: &Counters) { $(self.$f += o.$f;)* }
+        }
+    };
+}
+
+counters! {
+    // ---- control channel ----
+    /// `connect()` calls issued (first connects and reconnects).
+    connects_started,
+    /// Connects that failed or were refused.
+    connect_failures,
+    /// Registrations written (first ones and re-registrations).
+    registrations,
+    /// Devices that registered at least once.
+    ever_registered,
+    /// Registrations after the hub closed an earlier connection.
+    reconnects,
+    /// Connections the hub closed (EOF or error) while the run was live.
+    disconnects,
+    /// Gauge: devices registered right now.
+    up,
+    /// `ERROR …` lines received from the hub.
+    errors_received,
+    /// Command lines received.
+    commands_received,
+    /// `SET_INTERVAL n` received and applied.
+    set_interval_applied,
+    /// `ACTIVATE_ALARM` received.
+    alarms_activated,
+    /// ACK lines written.
+    acks_sent,
+    // ---- data channel, measured cycles ----
+    /// Datagrams generated (sent + injected drops + send errors).
+    generated,
+    /// Datagrams handed to the kernel.
+    sent,
+    /// Datagrams dropped on purpose (`--loss`).
+    injected_drops,
+    /// Datagrams the kernel refused to send (EAGAIN, ENOBUFS…).
+    send_errors,
+    /// Cycles started.
+    cycles_started,
+    /// STATUS replies matched to a cycle (closed cycles).
+    statuses,
+    /// Cycles whose STATUS did not come within the STATUS timeout.
+    status_timeouts,
+    /// Cycles whose every datagram was dropped before sending: the hub never
+    /// saw them, so no STATUS is expected and none is waited for.
+    unseen_cycles,
+    /// Cycles still waiting for STATUS when the drain deadline passed.
+    open_at_end,
+    /// Sum of `received` over closed cycles.
+    reported_received,
+    /// Sum of `total - received` over closed cycles.
+    reported_missing,
+    /// Injected drops that belong to closed cycles.
+    injected_in_closed,
+    /// Send errors that belong to closed cycles.
+    send_errors_in_closed,
+    /// SEQs a STATUS listed missing that loadgen did send (exact only when
+    /// the list is not truncated).
+    missing_not_injected,
+    /// SEQs loadgen dropped that a STATUS counted as received: a sign that a
+    /// STATUS was matched to the wrong cycle.
+    injected_not_missing,
+    /// STATUS lists cut short with `...`.
+    truncated_statuses,
+    /// STATUS whose total is not `--cycle-len`.
+    status_len_mismatch,
+    /// STATUS with no cycle waiting for it (late, after a timeout).
+    stray_statuses,
+    /// Datagrams from the hub that do not parse as STATUS.
+    malformed_statuses,
+    /// Gauge: cycles started and not yet closed, timed out or abandoned
+    /// (all cycles, warm-up included).
+    in_flight,
+}
+
+impl Counters {
+    /// `reported_missing − injected drops − send errors`, over closed cycles:
+    /// loss nobody on loadgen's side explains. Zero on a healthy run.
+    pub fn unexplained_loss(&self) -> i64 {
+        self.reported_missing as i64
+            - self.injected_in_closed as i64
+            - self.send_errors_in_closed as i64
+    }
+
+    /// The identities every run must satisfy, whatever the loss:
+    /// generated = sent + injected + errors; every cycle is closed, timed
+    /// out, unseen or open; each closed cycle reports exactly `cycle_len` packets.
+    pub fn identity_holds(&self, cycle_len: u32) -> Result<(), String> {
+        if self.generated != self.sent + self.injected_drops + self.send_errors {
+            return Err(format!(
+                "generated {} != sent {} + injected {} + send errors {}",
+                self.generated, self.sent, self.injected_drops, self.send_errors
+            ));
+        }
+        let resolved = self.statuses + self.status_timeouts + self.unseen_cycles + self.open_at_end;
+        if self.cycles_started != resolved {
+            return Err(format!(
+                "cycles {} != statuses {} + timeouts {} + unseen {} + open {}",
+                self.cycles_started,
+                self.statuses,
+                self.status_timeouts,
+                self.unseen_cycles,
+                self.open_at_end
+            ));
+        }
+        let expect = (self.statuses - self.status_len_mismatch) * u64::from(cycle_len);
+        if self.status_len_mismatch == 0 && self.reported_received + self.reported_missing != expect
+        {
+            return Err(format!(
+                "received {} + missing {} != statuses × cycle_len {expect}",
+                self.reported_received, self.reported_missing
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_and_unexplained() {
+        let mut a = Counters {
+            reported_missing: 5,
+            injected_in_closed: 4,
+            ..Default::default()
+        };
+        let b = Counters {
+            reported_missing: 1,
+            injected_in_closed: 3,
+            ..Default::default()
+        };
+        a.add(&b);
+        assert_eq!(a.reported_missing, 6);
+        assert_eq!(a.unexplained_loss(), -1);
+    }
+
+    #[test]
+    fn identity_catches_a_lost_cycle() {
+        let mut c = Counters {
+            generated: 20,
+            sent: 19,
+            injected_drops: 1,
+            cycles_started: 2,
+            statuses: 2,
+            reported_received: 19,
+            reported_missing: 1,
+            ..Default::default()
+        };
+        assert_eq!(c.identity_holds(10), Ok(()));
+        c.cycles_started = 3;
+        assert!(c.identity_holds(10).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The command line, as clap sees it. `loadgen [FLAGS]` is shorthand for
+//! `loadgen run [FLAGS]`; other subcommands (`classic`, `merge`) slot into
+//! [`Cmd`] without touching the run flags. Raw flags go to
+//! [`crate::config::RunConfig::from_args`], which validates them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+/// Load generator for the hub: thousands of virtual devices, exact loss
+/// accounting, latency histograms as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+    /// Flags of the default `run` subcommand.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl Cli {
+    /// The subcommand to run; no subcommand means `run` with the top flags.
+    pub fn into_cmd(self) -> Cmd {
+        self.command.unwrap_or(Cmd::Run(self.run))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run a fleet of virtual devices against a hub (the default).
+    Run(RunArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Flags of `loadgen run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Virtual devices, each with its own TCP connection and UDP socket.
+    #[arg(long, default_value_t = 100)]
+    pub devices: u32,
+    /// Name prefix; names are `<prefix><n>`, zero-padded.
+    #[arg(long, default_value = "Sensor")]
+    pub prefix: String,
+    /// Number of the first device.
+    #[arg(long, default_value_t = 1)]
+    pub first_id: u64,
+    /// Device types, given out round-robin.
+    #[arg(long, default_value = "temperature,humidity,motion")]
+    pub types: String,
+    /// Datagrams per cycle (SEQ:1..=n). Must match the hub's cycle length.
+    #[arg(long, default_value_t = 10)]
+    pub cycle_len: u32,
+    /// How long a device waits for STATUS after a cycle (closed loop).
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub status_timeout: Duration,
+    /// Pause between a cycle's STATUS and the next cycle (closed loop).
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub interval: Duration,
+    /// Open loop: datagrams per second across the fleet, evenly paced per
+    /// device; replaces the closed-loop cycle/STATUS/interval rhythm.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Measured run time, after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub duration: Duration,
+    /// Run time excluded from results (UDP accounting, STATUS and command
+    /// latency); registration latency is always recorded.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    pub warmup: Duration,
+    /// Devices connected per second while ramping up.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+    /// Worker threads (default: cores − 1 with an embedded hub, else cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Send a command wave this often through the admin port, alternating
+    /// `send * SET_INTERVAL n` and `send * ACTIVATE_ALARM`.
+    #[arg(long, value_parser = duration)]
+    pub command_every: Option<Duration>,
+    /// The `n` of `SET_INTERVAL n` waves (default: --interval, rounded up).
+    #[arg(long)]
+    pub set_interval: Option<u32>,
+    /// Have the operator `quit` one device this often (exercises reconnects).
+    #[arg(long, value_parser = duration)]
+    pub kick_every: Option<Duration>,
+    /// Loss injected before sending each datagram, probability in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Seed of the loss and jitter RNG (default: from the clock; reported).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// External hub address (loopback only). Without it an embedded hub is
+    /// started on free loopback ports.
+    #[arg(long)]
+    pub hub: Option<String>,
+    #[arg(long, default_value_t = 5050)]
+    pub tcp_port: u16,
+    #[arg(long, default_value_t = 6060)]
+    pub udp_port: u16,
+    #[arg(long, default_value_t = 5051)]
+    pub admin_port: u16,
+    /// Loopback source addresses for device sockets, round robin:
+    /// `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.3`.
+    #[arg(long)]
+    pub source_ips: Option<String>,
+    /// Embedded hub's log file (default: a file in the temp directory).
+    #[arg(long)]
+    pub hub_log: Option<PathBuf>,
+    /// Hard limit on the drain after the run (waiting for STATUS and ACKs).
+    #[arg(long, value_parser = duration)]
+    pub drain: Option<Duration>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write the JSON report here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exit non-zero when any p99 latency exceeds this many milliseconds.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+    /// Exit non-zero when |unexplained_loss| exceeds this.
+    #[arg(long)]
+    pub max_unexplained_loss: Option<u64>,
+    /// Exit non-zero when fewer devices than this registered.
+    #[arg(long)]
+    pub min_registered: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(args).map(Cli::into_cmd)
+    }
+
+    #[test]
+    fn default_subcommand_is_run() {
+        let Cmd::Run(a) = parse(&["loadgen", "--devices", "5000", "--loss", "0.02"]).unwrap();
+        assert_eq!(a.devices, 5000);
+        assert_eq!(a.loss, 0.02);
+        assert_eq!(a.duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn explicit_run_and_durations() {
+        let Cmd::Run(a) = parse(&["loadgen", "run", "--duration", "2m", "--warmup", "5"]).unwrap();
+        assert_eq!(a.duration, Duration::from_secs(120));
+        assert_eq!(a.warmup, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_flag_is_an_error() {
+        assert!(parse(&["loadgen", "--duration", "soon"]).is_err());
+        assert!(parse(&["loadgen", "--devices", "-3"]).is_err());
+    }
+}

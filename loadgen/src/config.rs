@@ -1,0 +1,355 @@
+//! The validated run configuration. [`RunConfig::from_args`] turns raw CLI
+//! flags into values the engine can trust (loopback-only targets, sane
+//! ranges, resolved defaults); everything downstream reads only this.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+use hub::limits::{MAX_CYCLE_LEN, MAX_IDENT, MAX_INTERVAL_SECS};
+
+/// Most devices one run may ask for: each costs three descriptors and two
+/// ephemeral ports, and `--source-ips` spreads ports over at most 2^16 hosts.
+pub const MAX_DEVICES: u32 = 1_000_000;
+
+/// Largest worker count; beyond the core count more threads only add
+/// contention.
+pub const MAX_THREADS: usize = 64;
+
+/// Extra drain time after the STATUS timeout, for the last ACKs and STATUSes.
+pub const DRAIN_SLACK: Duration = Duration::from_secs(2);
+
+/// A flag value that cannot be run, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// Where the hub is.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Target {
+    /// Start the hub library on its own thread, free loopback ports.
+    Embedded,
+    External {
+        tcp: SocketAddr,
+        udp: SocketAddr,
+        admin: SocketAddr,
+    },
+}
+
+/// How devices pace their datagrams.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Pace {
+    /// Send a cycle, wait for STATUS (or the timeout), wait the interval.
+    ClosedLoop { interval_ms: u64 },
+    /// Each device sends at `rate / devices` per second, never waiting.
+    OpenLoop { rate: f64 },
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    pub devices: u32,
+    pub prefix: String,
+    pub first_id: u64,
+    /// Digits of the zero-padded device number.
+    pub id_width: usize,
+    pub types: Vec<String>,
+    pub cycle_len: u32,
+    #[serde(serialize_with = "ser_ms")]
+    pub status_timeout: Duration,
+    #[serde(serialize_with = "ser_ms")]
+    pub interval: Duration,
+    pub pace: Pace,
+    #[serde(serialize_with = "ser_ms")]
+    pub duration: Duration,
+    #[serde(serialize_with = "ser_ms")]
+    pub warmup: Duration,
+    #[serde(serialize_with = "ser_ms")]
+    pub drain: Duration,
+    pub connect_rate: f64,
+    pub threads: usize,
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub command_every: Option<Duration>,
+    pub set_interval: u32,
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub kick_every: Option<Duration>,
+    pub loss: f64,
+    pub seed: u64,
+    pub target: Target,
+    pub source_ips: Vec<Ipv4Addr>,
+    pub quiet: bool,
+    pub max_p99_ms: Option<f64>,
+    pub max_unexplained_loss: Option<u64>,
+    pub min_registered: Option<u32>,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        None => s.serialize_none(),
+    }
+}
+
+impl RunConfig {
+    /// Validates raw flags. `cores` is the machine's core count and `seed`
+    /// the fallback seed when `--seed` is absent.
+    pub fn from_args(a: &RunArgs, cores: usize, clock_seed: u64) -> Result<Self, ConfigError> {
+        if a.devices == 0 || a.devices > MAX_DEVICES {
+            return Err(bad(format!("--devices must be 1..={MAX_DEVICES}")));
+        }
+        if !(0.0..1.0).contains(&a.loss) {
+            return Err(bad("--loss must be a probability in [0, 1)"));
+        }
+        if a.cycle_len == 0 || a.cycle_len > MAX_CYCLE_LEN {
+            return Err(bad(format!("--cycle-len must be 1..={MAX_CYCLE_LEN}")));
+        }
+        let types: Vec<String> = a
+            .types
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if types.is_empty() {
+            return Err(bad("--types needs at least one type"));
+        }
+        for t in &types {
+            hub::protocol::ident::check(t.as_bytes())
+                .map_err(|e| bad(format!("--types: `{t}`: {e}")))?;
+        }
+        let last = a.first_id + u64::from(a.devices) - 1;
+        let id_width = last.to_string().len().max(2);
+        let longest = format!("{}{:0w$}", a.prefix, last, w = id_width);
+        if longest.len() > MAX_IDENT {
+            return Err(bad(format!("device names would exceed {MAX_IDENT} bytes")));
+        }
+        hub::protocol::ident::check(longest.as_bytes())
+            .map_err(|e| bad(format!("--prefix: device name {e}")))?;
+        if !(a.connect_rate > 0.0 && a.connect_rate.is_finite()) {
+            return Err(bad("--connect-rate must be a positive number"));
+        }
+        if a.interval.is_zero() && a.rate.is_none() {
+            return Err(bad("--interval must be positive"));
+        }
+        if a.status_timeout.is_zero() {
+            return Err(bad("--status-timeout must be positive"));
+        }
+        if a.duration.is_zero() {
+            return Err(bad("--duration must be positive"));
+        }
+        let pace = match a.rate {
+            Some(r) if r > 0.0 && r.is_finite() => Pace::OpenLoop { rate: r },
+            Some(_) => return Err(bad("--rate must be a positive number")),
+            None => Pace::ClosedLoop {
+                interval_ms: a.interval.as_millis() as u64,
+            },
+        };
+        let target = match &a.hub {
+            None => Target::Embedded,
+            Some(host) => {
+                let ip = resolve_loopback(host)?;
+                Target::External {
+                    tcp: SocketAddr::new(ip, a.tcp_port),
+                    udp: SocketAddr::new(ip, a.udp_port),
+                    admin: SocketAddr::new(ip, a.admin_port),
+                }
+            }
+        };
+        let embedded = target == Target::Embedded;
+        let threads = match a.threads {
+            Some(0) => return Err(bad("--threads must be at least 1")),
+            Some(t) => t.min(MAX_THREADS),
+            None if embedded => cores.saturating_sub(1).max(1),
+            None => cores.max(1),
+        }
+        .min(a.devices as usize);
+        let set_interval = a
+            .set_interval
+            .unwrap_or_else(|| a.interval.as_secs_f64().ceil().max(1.0) as u32);
+        if !(1..=MAX_INTERVAL_SECS).contains(&set_interval) {
+            return Err(bad(format!(
+                "--set-interval must be 1..={MAX_INTERVAL_SECS}"
+            )));
+        }
+        if a.command_every.is_some_and(|d| d.is_zero()) || a.kick_every.is_some_and(|d| d.is_zero())
+        {
+            return Err(bad("--command-every and --kick-every must be positive"));
+        }
+        let source_ips = match &a.source_ips {
+            None => Vec::new(),
+            Some(s) => parse_source_ips(s)?,
+        };
+        Ok(RunConfig {
+            devices: a.devices,
+            prefix: a.prefix.clone(),
+            first_id: a.first_id,
+            id_width,
+            types,
+            cycle_len: a.cycle_len,
+            status_timeout: a.status_timeout,
+            interval: a.interval,
+            pace,
+            duration: a.duration,
+            warmup: a.warmup,
+            drain: a.drain.unwrap_or(a.status_timeout + DRAIN_SLACK),
+            connect_rate: a.connect_rate,
+            threads,
+            command_every: a.command_every,
+            set_interval,
+            kick_every: a.kick_every,
+            loss: a.loss,
+            seed: a.seed.unwrap_or(clock_seed),
+            target,
+            source_ips,
+            quiet: a.quiet,
+            max_p99_ms: a.max_p99_ms,
+            max_unexplained_loss: a.max_unexplained_loss,
+            min_registered: a.min_registered,
+        })
+    }
+
+    /// True when loadgen starts the hub itself.
+    pub fn embedded(&self) -> bool {
+        self.target == Target::Embedded
+    }
+
+    /// The name of device number `i` (0-based within the fleet).
+    pub fn device_name(&self, i: u32) -> String {
+        format!(
+            "{}{:0w$}",
+            self.prefix,
+            self.first_id + u64::from(i),
+            w = self.id_width
+        )
+    }
+
+    /// The type of device number `i` (round robin).
+    pub fn device_type(&self, i: u32) -> &str {
+        &self.types[i as usize % self.types.len()]
+    }
+}
+
+/// Resolves `host` and insists on a loopback address: loadgen never sends
+/// traffic off the machine.
+fn resolve_loopback(host: &str) -> Result<IpAddr, ConfigError> {
+    let addrs: Vec<SocketAddr> = (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| bad(format!("--hub {host}: {e}")))?
+        .collect();
+    addrs
+        .iter()
+        .map(|a| a.ip())
+        .find(|ip| ip.is_loopback())
+        .ok_or_else(|| {
+            bad(format!(
+                "--hub {host}: only loopback hubs (127.0.0.0/8, ::1) are allowed"
+            ))
+        })
+}
+
+/// Parses `a-b` or `a,b,c` into loopback IPv4 addresses.
+pub fn parse_source_ips(s: &str) -> Result<Vec<Ipv4Addr>, ConfigError> {
+    let parse = |t: &str| -> Result<Ipv4Addr, ConfigError> {
+        let ip: Ipv4Addr = t
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("--source-ips: `{t}` is not an IPv4 address")))?;
+        if !ip.is_loopback() {
+            return Err(bad(format!("--source-ips: {ip} is not in 127.0.0.0/8")));
+        }
+        Ok(ip)
+    };
+    let ips: Vec<Ipv4Addr> = if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (u32::from(parse(a)?), u32::from(parse(b)?));
+        if b < a || b - a >= 1 << 16 {
+            return Err(bad(
+                "--source-ips: range must be ascending and at most 65536 addresses",
+            ));
+        }
+        (a..=b).map(Ipv4Addr::from).collect()
+    } else {
+        s.split(',').map(parse).collect::<Result<_, _>>()?
+    };
+    if ips.is_empty() {
+        return Err(bad("--source-ips: no addresses"));
+    }
+    Ok(ips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Cmd};
+    use clap::Parser;
+
+    fn cfg(args: &[&str]) -> Result<RunConfig, ConfigError> {
+        let mut v = vec!["loadgen"];
+        v.extend_from_slice(args);
+        let Cmd::Run(a) = Cli::try_parse_from(v).unwrap().into_cmd();
+        RunConfig::from_args(&a, 2, 99)
+    }
+
+    #[test]
+    fn first_command_defaults() {
+        let c = cfg(&["--devices", "5000", "--loss", "0.02"]).unwrap();
+        assert!(c.embedded());
+        assert_eq!(c.threads, 1);
+        assert_eq!(c.seed, 99);
+        assert_eq!(c.device_name(0), "Sensor0001");
+        assert_eq!(c.device_name(4999), "Sensor5000");
+        assert_eq!(c.device_type(4), "humidity");
+        assert_eq!(c.set_interval, 1);
+        assert_eq!(c.drain, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn small_fleet_pads_to_two() {
+        let c = cfg(&["--devices", "1"]).unwrap();
+        assert_eq!(c.device_name(0), "Sensor01");
+    }
+
+    #[test]
+    fn refuses_non_loopback_and_bad_values() {
+        assert!(cfg(&["--hub", "8.8.8.8"]).is_err());
+        assert!(cfg(&["--loss", "1.0"]).is_err());
+        assert!(cfg(&["--cycle-len", "65"]).is_err());
+        assert!(cfg(&["--types", "bad type"]).is_err());
+        assert!(cfg(&["--rate", "0"]).is_err());
+        let c = cfg(&["--hub", "127.0.0.1", "--tcp-port", "7000"]).unwrap();
+        assert_eq!(
+            c.target,
+            Target::External {
+                tcp: "127.0.0.1:7000".parse().unwrap(),
+                udp: "127.0.0.1:6060".parse().unwrap(),
+                admin: "127.0.0.1:5051".parse().unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn source_ip_ranges() {
+        assert_eq!(parse_source_ips("127.0.0.2-127.0.0.9").unwrap().len(), 8);
+        assert_eq!(parse_source_ips("127.0.0.2,127.0.0.5").unwrap().len(), 2);
+        assert!(parse_source_ips("10.0.0.1-10.0.0.2").is_err());
+        assert!(parse_source_ips("127.0.0.9-127.0.0.2").is_err());
+    }
+}

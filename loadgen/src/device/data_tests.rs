@@ -1,0 +1,282 @@
+//! Tests of the data-channel state machine, grouped by pacing.
+
+use super::*;
+use crate::accounting::Counters;
+use crate::histo::Latencies;
+
+const SEC: Duration = Duration::from_secs(1);
+
+struct Harness {
+    c: Counters,
+    lat: Latencies,
+    t0: Instant,
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let t0 = Instant::now();
+        Harness {
+            c: Counters::default(),
+            lat: Latencies::new(),
+            t0,
+            measure_from: t0,
+            stop_at: t0 + 1000 * SEC,
+        }
+    }
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            counters: &mut self.c,
+            lat: &mut self.lat,
+            measure_from: self.measure_from,
+            stop_at: self.stop_at,
+        }
+    }
+    /// Polls and drains every due datagram, reporting each as sent.
+    fn pump(&mut self, d: &mut Data, rng: &mut SplitMix64, now: Instant) -> Vec<Outgoing> {
+        let mut v = Vec::new();
+        let mut ctx = self.ctx();
+        d.poll(now, &mut ctx);
+        while let Some(o) = d.next_datagram(now, rng, &mut ctx) {
+            d.sent(o, true, &mut ctx);
+            v.push(o);
+        }
+        v
+    }
+}
+
+fn closed(loss: f64) -> Data {
+    Data::new(Pacing::Closed { interval: SEC }, 10, 5 * SEC, loss)
+}
+
+fn status_for(out: &[Outgoing], len: u32) -> Vec<u8> {
+    let mut bits = 0u64;
+    for o in out {
+        bits |= 1 << (o.seq - 1);
+    }
+    let st = Status::from_bits(bits, len);
+    let mut buf = [0u8; hub::protocol::status::STATUS_BUF];
+    let n = st.encode_capped(&mut buf, 512).unwrap();
+    buf[..n].to_vec()
+}
+
+mod closed_loop {
+    use super::*;
+
+    #[test]
+    fn cycle_status_rest_next_cycle() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        d.start(h.t0);
+        let out = h.pump(&mut d, &mut rng, h.t0);
+        assert_eq!(out.len(), 10);
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(i, o)| o.seq == i as u32 + 1 && o.cycle == 1));
+        assert_eq!(d.pending(), 1);
+        assert_eq!(d.next_wake(), Some(h.t0 + 5 * SEC), "waiting for STATUS");
+        // Nothing more until the STATUS.
+        assert!(h.pump(&mut d, &mut rng, h.t0 + SEC).is_empty());
+        let t = h.t0 + Duration::from_millis(2);
+        d.on_status(t, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        assert_eq!(h.c.statuses, 1);
+        assert_eq!(h.c.in_flight, 0);
+        assert_eq!(d.next_wake(), Some(t + SEC), "rests one interval");
+        assert_eq!(h.lat.get(Kind::Status).len(), 1);
+        let out = h.pump(&mut d, &mut rng, t + SEC);
+        assert!(out.iter().all(|o| o.cycle == 2) && out.len() == 10);
+        assert_eq!((h.c.generated, h.c.sent, h.c.cycles_started), (20, 20, 2));
+    }
+
+    #[test]
+    fn injected_loss_is_exactly_what_status_reports() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(7, 3);
+        let mut d = closed(0.3);
+        d.start(h.t0);
+        let mut t = h.t0;
+        for _ in 0..50 {
+            let out = h.pump(&mut d, &mut rng, t);
+            if out.is_empty() {
+                // Unseen cycle: resolved at once, device rests.
+                t = d.next_wake().unwrap();
+                continue;
+            }
+            d.on_status(t, &status_for(&out, 10), &mut h.ctx());
+            t = d.next_wake().unwrap();
+        }
+        assert!(h.c.injected_drops > 100, "{}", h.c.injected_drops);
+        assert_eq!(h.c.unexplained_loss(), 0);
+        assert_eq!(h.c.missing_not_injected, 0);
+        assert_eq!(h.c.injected_not_missing, 0);
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+        assert_eq!(h.c.reported_missing, h.c.injected_drops);
+    }
+
+    #[test]
+    fn status_timeout_then_rest() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        d.start(h.t0);
+        h.pump(&mut d, &mut rng, h.t0);
+        let t = h.t0 + 5 * SEC;
+        assert!(h.pump(&mut d, &mut rng, t).is_empty());
+        assert_eq!((h.c.status_timeouts, h.c.in_flight), (1, 0));
+        assert_eq!(d.next_wake(), Some(t + SEC));
+        // A late STATUS is stray, not matched to the next cycle.
+        d.on_status(t, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        assert_eq!((h.c.stray_statuses, h.c.statuses), (1, 0));
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+
+    #[test]
+    fn set_interval_changes_the_rest() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        d.start(h.t0);
+        let out = h.pump(&mut d, &mut rng, h.t0);
+        d.set_interval(3 * SEC);
+        d.on_status(h.t0, &status_for(&out, 10), &mut h.ctx());
+        assert_eq!(d.next_wake(), Some(h.t0 + 3 * SEC));
+    }
+
+    #[test]
+    fn warmup_cycles_are_not_counted_and_stop_ends_cycles() {
+        let mut h = Harness::new();
+        h.measure_from = h.t0 + SEC;
+        h.stop_at = h.t0 + 3 * SEC;
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        d.start(h.t0);
+        let out = h.pump(&mut d, &mut rng, h.t0);
+        d.on_status(h.t0, &status_for(&out, 10), &mut h.ctx());
+        assert_eq!((h.c.generated, h.c.statuses, h.c.cycles_started), (0, 0, 0));
+        let out = h.pump(&mut d, &mut rng, h.t0 + SEC);
+        assert_eq!(out.len(), 10);
+        assert_eq!(h.c.generated, 10);
+        // Stop arrives with the cycle still open: it is counted as open.
+        assert!(h.pump(&mut d, &mut rng, h.t0 + 3 * SEC).is_empty());
+        d.abandon(&mut h.ctx());
+        assert_eq!((h.c.open_at_end, h.c.in_flight), (1, 0));
+        assert!(d.finished());
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+
+    #[test]
+    fn fully_dropped_cycle_is_unseen_not_awaited() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = Data::new(Pacing::Closed { interval: SEC }, 1, 5 * SEC, 0.999_999);
+        d.start(h.t0);
+        assert!(h.pump(&mut d, &mut rng, h.t0).is_empty());
+        assert_eq!(
+            (h.c.unseen_cycles, h.c.in_flight, h.c.injected_drops),
+            (1, 0, 1)
+        );
+        assert_eq!(d.next_wake(), Some(h.t0 + SEC));
+        assert_eq!(h.c.identity_holds(1), Ok(()));
+    }
+
+    #[test]
+    fn send_errors_are_explained() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        let t0 = h.t0;
+        d.start(t0);
+        let mut ctx = h.ctx();
+        d.poll(t0, &mut ctx);
+        let mut got = Vec::new();
+        while let Some(o) = d.next_datagram(t0, &mut rng, &mut ctx) {
+            let ok = o.seq != 4;
+            d.sent(o, ok, &mut ctx);
+            if ok {
+                got.push(o);
+            }
+        }
+        d.on_status(t0, &status_for(&got, 10), &mut ctx);
+        assert_eq!((h.c.send_errors, h.c.reported_missing), (1, 1));
+        assert_eq!(h.c.unexplained_loss(), 0);
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+}
+
+mod open_loop {
+    use super::*;
+
+    #[test]
+    fn paced_at_intended_times_and_catches_up() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let gap = Duration::from_millis(100);
+        let mut d = Data::new(Pacing::Open { gap }, 10, 5 * SEC, 0.0);
+        d.start(h.t0);
+        assert_eq!(h.pump(&mut d, &mut rng, h.t0).len(), 1);
+        assert_eq!(d.next_wake(), Some(h.t0 + gap));
+        // The worker was late by 1.05 s: everything due is sent at once,
+        // the schedule is not shifted.
+        let late = h.t0 + Duration::from_millis(1050);
+        let out = h.pump(&mut d, &mut rng, late);
+        assert_eq!(out.len(), 10);
+        assert_eq!(out.last().unwrap(), &Outgoing { cycle: 2, seq: 1 });
+        assert_eq!(d.next_wake(), Some(h.t0 + 11 * gap));
+        assert_eq!(d.pending(), 2);
+        // The STATUS for cycle 1: corrected latency counts from the intended
+        // time of SEQ 10 (t0 + 900 ms), raw from its actual send.
+        let t = late + Duration::from_millis(1);
+        d.on_status(t, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        let corrected = h.lat.get(Kind::Status).max();
+        let raw = h.lat.get(Kind::StatusRaw).max();
+        assert!(corrected >= 150_000, "{corrected}");
+        assert!(raw <= 2_000, "{raw}");
+    }
+
+    #[test]
+    fn late_status_never_takes_the_cycle_being_sent() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let gap = Duration::from_millis(100);
+        let mut d = Data::new(Pacing::Open { gap }, 10, 5 * SEC, 0.0);
+        d.start(h.t0);
+        h.pump(&mut d, &mut rng, h.t0 + 5 * gap);
+        assert_eq!(d.pending(), 1);
+        d.on_status(h.t0, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        assert_eq!((h.c.stray_statuses, d.pending()), (1, 1));
+        assert_eq!(h.pump(&mut d, &mut rng, h.t0 + 9 * gap).len(), 4);
+    }
+
+    #[test]
+    fn statuses_match_cycles_in_order() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(5, 5);
+        let gap = Duration::from_millis(10);
+        let mut d = Data::new(Pacing::Open { gap }, 10, 5 * SEC, 0.2);
+        d.start(h.t0);
+        let mut t = h.t0;
+        let mut by_cycle: Vec<Vec<Outgoing>> = Vec::new();
+        for _ in 0..300 {
+            for o in h.pump(&mut d, &mut rng, t) {
+                if by_cycle.len() < o.cycle as usize {
+                    by_cycle.resize(o.cycle as usize, Vec::new());
+                }
+                by_cycle[o.cycle as usize - 1].push(o);
+            }
+            t += gap;
+        }
+        // The hub answers every cycle it saw, in order (fully dropped ones
+        // were never seen). The last cycle may still be sending.
+        let complete = by_cycle.len() - 1;
+        for out in by_cycle.iter().take(complete).filter(|v| !v.is_empty()) {
+            d.on_status(t, &status_for(out, 10), &mut h.ctx());
+        }
+        assert_eq!(h.c.unexplained_loss(), 0);
+        assert_eq!(h.c.injected_not_missing, 0);
+        d.abandon(&mut h.ctx());
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+}

@@ -1,0 +1,255 @@
+//! One virtual device, sans-IO. A [`Device`] is its control side (connect,
+//! register, answer commands, reconnect with jittered backoff) plus its data
+//! side ([`data::Data`]: cycles, loss, STATUS matching). The worker owns the
+//! sockets; it asks [`Device::next_wake`] when to call back, feeds in events
+//! with the current time, and writes whatever bytes the device hands back.
+//! Every count goes into the [`Ctx`] the worker passes in.
+
+pub mod data;
+
+use std::time::{Duration, Instant};
+
+use hub::protocol::Command;
+
+use crate::accounting::Counters;
+use crate::histo::{Kind, Latencies};
+use crate::rng::SplitMix64;
+use data::{Data, Outgoing, Pacing};
+
+/// First reconnect delay after the hub closes a device.
+pub const RECONNECT_BASE: Duration = Duration::from_millis(50);
+/// Longest reconnect delay (the backoff doubles up to here).
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// What the worker lends a device while it handles one event.
+pub struct Ctx<'a> {
+    pub counters: &'a mut Counters,
+    pub lat: &'a mut Latencies,
+    /// Cycles started and commands sent before this are warm-up.
+    pub measure_from: Instant,
+    /// No new cycle, connect or reconnect at or after this.
+    pub stop_at: Instant,
+}
+
+impl Ctx<'_> {
+    fn measuring(&self, t: Instant) -> bool {
+        t >= self.measure_from
+    }
+}
+
+/// The control connection's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Connect (or reconnect) at `at`.
+    Waiting { at: Instant },
+    /// `connect()` issued at `since`, not yet established.
+    Connecting { since: Instant },
+    /// Registered; answering commands.
+    Up,
+    /// Run over; no more connects.
+    Stopped,
+}
+
+/// What a command line asks of the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Write `ACK Command Executed\n`.
+    Ack,
+    /// Nothing to write (`ERROR …`; the hub will close).
+    None,
+}
+
+/// One virtual device.
+#[derive(Debug)]
+pub struct Device {
+    pub name: Box<str>,
+    pub kind: Box<str>,
+    link: Link,
+    /// Consecutive failed or dropped connections, for the backoff.
+    attempts: u32,
+    ever_registered: bool,
+    pub rng: SplitMix64,
+    pub data: Data,
+    alarm: bool,
+}
+
+impl Device {
+    pub fn new(
+        name: Box<str>,
+        kind: Box<str>,
+        connect_at: Instant,
+        rng: SplitMix64,
+        data: Data,
+    ) -> Self {
+        Device {
+            name,
+            kind,
+            link: Link::Waiting { at: connect_at },
+            attempts: 0,
+            ever_registered: false,
+            rng,
+            data,
+            alarm: false,
+        }
+    }
+
+    /// When the worker must next call [`poll_connect`](Self::poll_connect)
+    /// or `data.poll`.
+    pub fn next_wake(&self) -> Option<Instant> {
+        let link = match self.link {
+            Link::Waiting { at } => Some(at),
+            _ => None,
+        };
+        match (link, self.data.next_wake()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.link == Link::Up
+    }
+
+    pub fn alarm_active(&self) -> bool {
+        self.alarm
+    }
+
+    /// True when a connect is due now: the worker should open the socket.
+    pub fn poll_connect(&mut self, now: Instant, ctx: &mut Ctx) -> bool {
+        match self.link {
+            Link::Waiting { at } if at <= now => {
+                if now >= ctx.stop_at {
+                    self.link = Link::Stopped;
+                    return false;
+                }
+                self.link = Link::Connecting { since: now };
+                ctx.counters.connects_started += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The socket could not be opened or the connect failed.
+    pub fn on_connect_failed(&mut self, now: Instant, ctx: &mut Ctx) {
+        ctx.counters.connect_failures += 1;
+        self.schedule_reconnect(now);
+    }
+
+    /// The connection is established: appends the registration line to
+    /// `out` and starts the data channel.
+    pub fn on_connected(&mut self, now: Instant, out: &mut Vec<u8>, ctx: &mut Ctx) {
+        let Link::Connecting { since } = self.link else {
+            return;
+        };
+        out.extend_from_slice(b"DEVICE ");
+        out.extend_from_slice(self.name.as_bytes());
+        out.extend_from_slice(b" TYPE ");
+        out.extend_from_slice(self.kind.as_bytes());
+        out.push(b'\n');
+        self.link = Link::Up;
+        self.attempts = 0;
+        let c = &mut *ctx.counters;
+        c.registrations += 1;
+        c.up += 1;
+        if self.ever_registered {
+            c.reconnects += 1;
+        } else {
+            c.ever_registered += 1;
+            self.ever_registered = true;
+        }
+        ctx.lat
+            .record(Kind::Connect, now.saturating_duration_since(since));
+        // Spread the fleet's cycles over one period instead of a thundering herd.
+        let offset = self.data.period().mul_f64(self.rng.next_f64());
+        self.data.start(now + offset);
+    }
+
+    /// One line from the hub. `wave_sent` is when the operator's current
+    /// wave was written to the admin port, if one is in progress.
+    pub fn on_line(
+        &mut self,
+        now: Instant,
+        line: &[u8],
+        wave_sent: Option<Instant>,
+        ctx: &mut Ctx,
+    ) -> Reply {
+        if line.starts_with(b"ERROR") {
+            ctx.counters.errors_received += 1;
+            return Reply::None;
+        }
+        ctx.counters.commands_received += 1;
+        let text = std::str::from_utf8(line).unwrap_or("");
+        match Command::parse(text) {
+            Ok(Command::SetInterval(n)) => {
+                ctx.counters.set_interval_applied += 1;
+                self.data.set_interval(Duration::from_secs(u64::from(n)));
+            }
+            Ok(Command::ActivateAlarm) => {
+                ctx.counters.alarms_activated += 1;
+                self.alarm = true;
+            }
+            // The original client answers any other text too.
+            Ok(Command::Generic(_)) | Err(_) => {}
+        }
+        if let Some(sent) = wave_sent.filter(|&t| ctx.measuring(t)) {
+            ctx.lat
+                .record(Kind::CommandDelivery, now.saturating_duration_since(sent));
+        }
+        Reply::Ack
+    }
+
+    /// The ACK for the last command was written at `now`.
+    pub fn ack_written(&mut self, now: Instant, wave_sent: Option<Instant>, ctx: &mut Ctx) {
+        ctx.counters.acks_sent += 1;
+        if let Some(sent) = wave_sent.filter(|&t| ctx.measuring(t)) {
+            ctx.lat
+                .record(Kind::CommandRtt, now.saturating_duration_since(sent));
+        }
+    }
+
+    /// The hub closed the connection (EOF, reset, or `ERROR` then close).
+    pub fn on_closed(&mut self, now: Instant, ctx: &mut Ctx) {
+        match self.link {
+            Link::Up => {
+                ctx.counters.up -= 1;
+                if now < ctx.stop_at {
+                    ctx.counters.disconnects += 1;
+                }
+            }
+            Link::Connecting { .. } => ctx.counters.connect_failures += 1,
+            Link::Waiting { .. } | Link::Stopped => return,
+        }
+        self.schedule_reconnect(now);
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant) {
+        self.attempts = self.attempts.saturating_add(1);
+        let exp = RECONNECT_BASE.saturating_mul(1 << self.attempts.min(16).saturating_sub(1));
+        let base = exp.min(RECONNECT_MAX);
+        let jitter = 0.5 + self.rng.next_f64();
+        self.link = Link::Waiting {
+            at: now + base.mul_f64(jitter),
+        };
+    }
+
+    /// Run over: no more connects; pending cycles are counted as open.
+    /// (`up` keeps counting it: the report's `up_at_end`.)
+    pub fn finish(&mut self, ctx: &mut Ctx) {
+        self.link = Link::Stopped;
+        self.data.abandon(ctx);
+    }
+
+    /// Convenience for the worker: the next datagram due.
+    pub fn next_datagram(&mut self, now: Instant, ctx: &mut Ctx) -> Option<Outgoing> {
+        self.data.next_datagram(now, &mut self.rng, ctx)
+    }
+}
+
+/// Builds the data side for a run's pacing.
+pub fn data_for(pacing: Pacing, cycle_len: u32, status_timeout: Duration, loss: f64) -> Data {
+    Data::new(pacing, cycle_len, status_timeout, loss)
+}
+
+#[cfg(test)]
+mod tests;

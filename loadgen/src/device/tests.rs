@@ -1,0 +1,140 @@
+//! Tests of the control side of a device.
+
+use super::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn device(t0: Instant) -> Device {
+    let data = data_for(Pacing::Closed { interval: SEC }, 10, 5 * SEC, 0.0);
+    Device::new(
+        "Sensor01".into(),
+        "temperature".into(),
+        t0,
+        SplitMix64::new(1, 1),
+        data,
+    )
+}
+
+struct H {
+    c: Counters,
+    lat: Latencies,
+    t0: Instant,
+}
+
+impl H {
+    fn new() -> Self {
+        H {
+            c: Counters::default(),
+            lat: Latencies::new(),
+            t0: Instant::now(),
+        }
+    }
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            counters: &mut self.c,
+            lat: &mut self.lat,
+            measure_from: self.t0,
+            stop_at: self.t0 + 100 * SEC,
+        }
+    }
+}
+
+#[test]
+fn connects_when_due_and_registers() {
+    let mut h = H::new();
+    let mut d = device(h.t0 + SEC);
+    assert!(!d.poll_connect(h.t0, &mut h.ctx()));
+    assert_eq!(d.next_wake(), Some(h.t0 + SEC));
+    assert!(d.poll_connect(h.t0 + SEC, &mut h.ctx()));
+    let mut out = Vec::new();
+    d.on_connected(
+        h.t0 + SEC + Duration::from_micros(300),
+        &mut out,
+        &mut h.ctx(),
+    );
+    assert_eq!(out, b"DEVICE Sensor01 TYPE temperature\n");
+    assert!(d.is_up());
+    assert_eq!((h.c.registrations, h.c.ever_registered, h.c.up), (1, 1, 1));
+    assert_eq!(h.lat.get(Kind::Connect).max(), 300);
+    // The first cycle is due within one interval.
+    let w = d.next_wake().unwrap();
+    assert!(w >= h.t0 + SEC && w <= h.t0 + 2 * SEC + Duration::from_millis(1));
+}
+
+#[test]
+fn commands_are_honoured_and_acked() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    d.poll_connect(h.t0, &mut h.ctx());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    let wave = Some(h.t0);
+    let t = h.t0 + Duration::from_millis(2);
+    assert_eq!(
+        d.on_line(t, b"SET_INTERVAL 3", wave, &mut h.ctx()),
+        Reply::Ack
+    );
+    assert_eq!(d.data.interval(), Some(3 * SEC));
+    assert_eq!(
+        d.on_line(t, b"ACTIVATE_ALARM", wave, &mut h.ctx()),
+        Reply::Ack
+    );
+    assert!(d.alarm_active());
+    assert_eq!(d.on_line(t, b"REBOOT now", None, &mut h.ctx()), Reply::Ack);
+    assert_eq!(d.on_line(t, b"ERROR bye", None, &mut h.ctx()), Reply::None);
+    d.ack_written(t + Duration::from_millis(1), wave, &mut h.ctx());
+    assert_eq!(
+        (
+            h.c.commands_received,
+            h.c.set_interval_applied,
+            h.c.alarms_activated
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!((h.c.errors_received, h.c.acks_sent), (1, 1));
+    assert_eq!(h.lat.get(Kind::CommandDelivery).len(), 2);
+    assert!((3000..=3003).contains(&h.lat.get(Kind::CommandRtt).max()));
+}
+
+#[test]
+fn reconnects_with_jittered_backoff() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    d.poll_connect(h.t0, &mut h.ctx());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    d.on_closed(h.t0, &mut h.ctx());
+    assert_eq!((h.c.up, h.c.disconnects), (0, 1));
+    let at = d.next_wake().unwrap().min(h.t0 + 10 * SEC);
+    // The data timer may be earlier; the reconnect is within base × [0.5, 1.5).
+    let mut t = h.t0;
+    while !d.poll_connect(t, &mut h.ctx()) {
+        t += Duration::from_millis(1);
+        assert!(
+            t < h.t0 + RECONNECT_BASE * 2,
+            "no reconnect by {:?}",
+            t - h.t0
+        );
+    }
+    assert!(t >= h.t0 + RECONNECT_BASE / 2 && at <= t);
+    d.on_connected(t, &mut Vec::new(), &mut h.ctx());
+    assert_eq!(
+        (h.c.reconnects, h.c.registrations, h.c.ever_registered),
+        (1, 2, 1)
+    );
+    // Failed connects back off further each time.
+    d.on_closed(t, &mut h.ctx());
+    d.poll_connect(t + 10 * SEC, &mut h.ctx());
+    d.on_connect_failed(t + 10 * SEC, &mut h.ctx());
+    let Link::Waiting { at } = d.link else {
+        panic!()
+    };
+    assert!(at >= t + 10 * SEC + RECONNECT_BASE * 2 / 2);
+}
+
+#[test]
+fn no_connects_after_stop_and_finish_counts_open() {
+    let mut h = H::new();
+    let mut d = device(h.t0 + 200 * SEC);
+    assert!(!d.poll_connect(h.t0 + 200 * SEC, &mut h.ctx()));
+    d.finish(&mut h.ctx());
+    assert_eq!(d.next_wake(), None);
+}

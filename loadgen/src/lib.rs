@@ -1,0 +1,27 @@
+//! # loadgen
+//!
+//! Thousands of virtual devices against a hub, with exact loss accounting
+//! and latency histograms as JSON.
+//!
+//! Data flows: [`cli`] → [`config`] (validated) → [`limits`] (preflight) →
+//! `run` starts an embedded hub if needed, worker threads (each a mio loop
+//! over a shard of [`device`]s, sans-IO state machines) and the operator
+//! (admin-port waves); workers send [`accounting`] counters and [`histo`]
+//! histograms to the main thread every second (progress) and at the end
+//! (report).
+pub mod accounting;
+pub mod cli;
+pub mod config;
+pub mod device;
+pub mod duration;
+pub mod embedded;
+pub mod histo;
+pub mod limits;
+pub mod machine;
+pub mod operator;
+pub mod progress;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod timestamp;
+pub mod worker;

@@ -1,0 +1,333 @@
+//! The operator: a client of the hub's admin port (a line protocol with one
+//! JSON object per reply line). On its own thread it sends command waves
+//! (`send * SET_INTERVAL n`, `send * ACTIVATE_ALARM`, alternating) every
+//! `--command-every`, waits for each wave's `done` reply, and optionally
+//! `quit`s one device every `--kick-every`. Before writing a wave it stores
+//! the send time in a shared atomic, which the workers read to time command
+//! delivery. [`query`] is a one-shot request (used for the final `stats`).
+//! Every read has a deadline; nothing here can hang a run.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Connect timeout to the admin port.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one reply line of a plain request.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a wave's `done` (the hub's ACK timeout is 10 s).
+pub const WAVE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest admin reply line accepted.
+pub const MAX_REPLY: usize = 1 << 20;
+
+/// Why the admin conversation failed.
+#[derive(Debug)]
+pub enum AdminError {
+    Io(io::Error),
+    Timeout(&'static str),
+    /// The hub answered `{"ok":false,…}` or something that is not JSON.
+    Refused(String),
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminError::Io(e) => write!(f, "admin port: {e}"),
+            AdminError::Timeout(what) => write!(f, "admin port: timed out waiting for {what}"),
+            AdminError::Refused(r) => write!(f, "admin port refused: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<io::Error> for AdminError {
+    fn from(e: io::Error) -> Self {
+        AdminError::Io(e)
+    }
+}
+
+/// A line-oriented admin connection with read deadlines.
+pub struct Admin {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+    partial: String,
+}
+
+impl Admin {
+    pub fn connect(addr: SocketAddr) -> Result<Self, AdminError> {
+        let s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        Ok(Admin {
+            w: s.try_clone()?,
+            r: BufReader::new(s),
+            partial: String::new(),
+        })
+    }
+
+    pub fn send_line(&mut self, line: &str) -> Result<(), AdminError> {
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        self.w.write_all(&buf)?;
+        Ok(())
+    }
+
+    /// The next reply line as JSON, or a timeout at `deadline`.
+    pub fn next_json(
+        &mut self,
+        deadline: Instant,
+        what: &'static str,
+    ) -> Result<Value, AdminError> {
+        loop {
+            match self.r.read_line(&mut self.partial) {
+                Ok(0) => return Err(AdminError::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) if self.partial.ends_with('\n') => {
+                    let line = std::mem::take(&mut self.partial);
+                    return serde_json::from_str(line.trim())
+                        .map_err(|_| AdminError::Refused(line.trim().to_string()));
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if self.partial.len() > MAX_REPLY {
+                return Err(AdminError::Refused("reply line too long".into()));
+            }
+            if Instant::now() >= deadline {
+                return Err(AdminError::Timeout(what));
+            }
+        }
+    }
+
+    /// Sends `line` and returns the first reply with `"ok":true`.
+    pub fn request(&mut self, line: &str) -> Result<Value, AdminError> {
+        self.send_line(line)?;
+        let v = self.next_json(Instant::now() + REPLY_TIMEOUT, "a reply")?;
+        check_ok(v)
+    }
+}
+
+fn check_ok(v: Value) -> Result<Value, AdminError> {
+    if v.get("ok") == Some(&Value::Bool(true)) {
+        Ok(v)
+    } else {
+        Err(AdminError::Refused(v.to_string()))
+    }
+}
+
+/// One-shot request on a fresh connection.
+pub fn query(addr: SocketAddr, line: &str) -> Result<Value, AdminError> {
+    Admin::connect(addr)?.request(line)
+}
+
+/// The outcome of one command wave.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Wave {
+    pub id: u64,
+    pub command: String,
+    /// Milliseconds after the run started that the wave was sent.
+    pub sent_at_ms: u64,
+    pub reached: u64,
+    pub acked: u64,
+    pub timed_out: u64,
+    pub failed: u64,
+    /// Hub-side wave time (first command sent → last ACK or timeout).
+    pub elapsed_us: u64,
+    /// Loadgen-side: `send` written → `done` read.
+    pub observed_us: u64,
+    /// False when the `done` reply never came (then counts are partial).
+    pub done: bool,
+    /// Started after the warm-up.
+    pub measured: bool,
+}
+
+/// What the operator did during the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OperatorLog {
+    pub waves: Vec<Wave>,
+    pub kicks: u64,
+    pub errors: Vec<String>,
+}
+
+/// When and what the operator does.
+pub struct OperatorPlan {
+    pub admin: SocketAddr,
+    pub command_every: Option<Duration>,
+    pub set_interval: u32,
+    pub kick_every: Option<Duration>,
+    /// Devices to `quit`, taken round robin.
+    pub kick_names: Vec<String>,
+    pub epoch: Instant,
+    pub measure_from: Instant,
+    pub stop_at: Instant,
+    pub wave_sent_ns: Arc<AtomicU64>,
+}
+
+/// Runs the operator until `stop_at`.
+pub fn run(plan: OperatorPlan) -> OperatorLog {
+    let mut log = OperatorLog::default();
+    if plan.command_every.is_none() && plan.kick_every.is_none() {
+        return log;
+    }
+    let mut admin = match Admin::connect(plan.admin) {
+        Ok(a) => a,
+        Err(e) => {
+            log.errors.push(e.to_string());
+            return log;
+        }
+    };
+    let mut next_wave = plan.command_every.map(|d| plan.epoch + d);
+    let mut next_kick = plan.kick_every.map(|d| plan.epoch + d);
+    let mut kick_i = 0usize;
+    let mut alarm_next = false;
+    loop {
+        let next = match (next_wave, next_kick) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).expect("one is set"),
+        };
+        if next >= plan.stop_at {
+            break;
+        }
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        if next_kick.is_some_and(|t| t <= now) && !plan.kick_names.is_empty() {
+            let name = &plan.kick_names[kick_i % plan.kick_names.len()];
+            kick_i += 1;
+            match admin.request(&format!("quit {name}")) {
+                Ok(_) => log.kicks += 1,
+                Err(e) => log.errors.push(e.to_string()),
+            }
+            next_kick = plan.kick_every.map(|d| now + d);
+        }
+        if next_wave.is_some_and(|t| t <= now) {
+            let command = if alarm_next {
+                "ACTIVATE_ALARM".to_string()
+            } else {
+                format!("SET_INTERVAL {}", plan.set_interval)
+            };
+            alarm_next = !alarm_next;
+            match wave(&mut admin, &plan, &command) {
+                Ok(w) => log.waves.push(w),
+                Err(e) => log.errors.push(e.to_string()),
+            }
+            next_wave = plan.command_every.map(|d| Instant::now() + d);
+        }
+    }
+    log
+}
+
+/// Sends one `send * <command>` wave and waits for its `done`.
+fn wave(admin: &mut Admin, plan: &OperatorPlan, command: &str) -> Result<Wave, AdminError> {
+    let sent = Instant::now();
+    let ns = sent.duration_since(plan.epoch).as_nanos().max(1) as u64;
+    plan.wave_sent_ns.store(ns, Ordering::Release);
+    let result = wave_inner(admin, command, sent);
+    plan.wave_sent_ns.store(0, Ordering::Release);
+    let mut w = result?;
+    w.sent_at_ms = sent.duration_since(plan.epoch).as_millis() as u64;
+    w.measured = sent >= plan.measure_from;
+    Ok(w)
+}
+
+fn wave_inner(admin: &mut Admin, command: &str, sent: Instant) -> Result<Wave, AdminError> {
+    admin.send_line(&format!("send * {command}"))?;
+    let deadline = sent + WAVE_TIMEOUT;
+    let first = check_ok(admin.next_json(deadline, "the wave reply")?)?;
+    let id = first
+        .get("wave")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| AdminError::Refused(first.to_string()))?;
+    let mut w = Wave {
+        id,
+        command: command.to_string(),
+        reached: first.get("reached").and_then(Value::as_u64).unwrap_or(0),
+        ..Wave::default()
+    };
+    if w.reached == 0 {
+        w.done = true;
+        return Ok(w);
+    }
+    loop {
+        let v = match admin.next_json(deadline, "the wave's done") {
+            Ok(v) => v,
+            Err(AdminError::Timeout(_)) => return Ok(w),
+            Err(e) => return Err(e),
+        };
+        if v.get("wave").and_then(Value::as_u64) != Some(id)
+            || v.get("done") != Some(&Value::Bool(true))
+        {
+            continue;
+        }
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        w.reached = n("reached");
+        w.acked = n("acked");
+        w.timed_out = n("timed_out");
+        w.failed = n("failed");
+        w.elapsed_us = n("elapsed_us");
+        w.observed_us = sent.elapsed().as_micros() as u64;
+        w.done = true;
+        return Ok(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A scripted admin peer: answers each line it reads with `replies`.
+    fn fake_admin(replies: Vec<&'static str>) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut w = s;
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            for rep in replies {
+                w.write_all(rep.as_bytes()).unwrap();
+                w.write_all(b"\n").unwrap();
+            }
+            let _ = r.read_line(&mut line);
+        });
+        addr
+    }
+
+    #[test]
+    fn wave_waits_for_its_own_done() {
+        let addr = fake_admin(vec![
+            r#"{"ok":true,"wave":7,"reached":3}"#,
+            r#"{"ok":true,"wave":6,"done":true,"reached":1,"acked":1,"timed_out":0,"failed":0,"elapsed_us":5}"#,
+            r#"{"ok":true,"wave":7,"done":true,"reached":3,"acked":2,"timed_out":1,"failed":0,"elapsed_us":900}"#,
+        ]);
+        let mut a = Admin::connect(addr).unwrap();
+        let w = wave_inner(&mut a, "ACTIVATE_ALARM", Instant::now()).unwrap();
+        assert_eq!(
+            (w.id, w.reached, w.acked, w.timed_out, w.elapsed_us, w.done),
+            (7, 3, 2, 1, 900, true)
+        );
+    }
+
+    #[test]
+    fn refusal_is_an_error() {
+        let addr = fake_admin(vec![r#"{"ok":false,"error":"no such device"}"#]);
+        assert!(matches!(
+            query(addr, "quit Nobody"),
+            Err(AdminError::Refused(_))
+        ));
+    }
+}

@@ -1,0 +1,262 @@
+//! One run, start to finish: preflight is done by the caller; here the hub
+//! is started (embedded) or targeted (external), the fleet is planned and
+//! sharded over worker threads, the operator thread plays the admin, and the
+//! main thread merges worker reports once a second (progress) until every
+//! worker is done or the hard deadline passes. Then the hub's stats, kernel
+//! counters and CPU are read and the [`Report`] is built.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::accounting::Counters;
+use crate::config::{Pace, RunConfig, Target};
+use crate::device::data::Pacing;
+use crate::device::{data_for, Device};
+use crate::embedded::{EmbeddedHub, HubAddrs};
+use crate::histo::{Kind, Latencies};
+use crate::machine::{self, Machine, UdpSnmp};
+use crate::operator::{self, OperatorPlan};
+use crate::progress::{Mode, Progress};
+use crate::report::{Cpu, Inputs, Report, RunInfo};
+use crate::rng::SplitMix64;
+use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
+
+/// Delay between planning and the first connect, so every thread is up.
+pub const START_DELAY: Duration = Duration::from_millis(50);
+/// Past the drain deadline, how long the main thread waits for workers
+/// before reporting without them.
+pub const HARD_STOP_SLACK: Duration = Duration::from_secs(5);
+/// How often the main thread wakes to merge and print progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a run could not be carried out.
+#[derive(Debug)]
+pub enum RunError {
+    /// Starting the embedded hub failed.
+    Hub(io::Error),
+    /// Spawning a thread failed.
+    Spawn(io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Hub(e) => write!(f, "cannot start the embedded hub: {e}"),
+            RunError::Spawn(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Carries out the run described by `cfg`; `machine` is reported as is.
+pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Report, RunError> {
+    let wall = Instant::now();
+    let start_time = rfc3339_now();
+    let snmp_before = UdpSnmp::read();
+    let (hub, addrs) = match cfg.target {
+        Target::Embedded => {
+            let (h, a) = EmbeddedHub::start(None, cfg.cycle_len).map_err(RunError::Hub)?;
+            (Some(h), a)
+        }
+        Target::External { tcp, udp, admin } => (None, HubAddrs { tcp, udp, admin }),
+    };
+
+    let epoch = Instant::now();
+    let start = epoch + START_DELAY;
+    let measure_from = start + cfg.warmup;
+    let stop_at = measure_from + cfg.duration;
+    let drain_deadline = stop_at + cfg.drain;
+    let wave_sent_ns = Arc::new(AtomicU64::new(0));
+    let abort = Arc::new(AtomicBool::new(false));
+
+    let pacing = match cfg.pace {
+        Pace::ClosedLoop { .. } => Pacing::Closed {
+            interval: cfg.interval,
+        },
+        Pace::OpenLoop { rate } => Pacing::Open {
+            gap: Duration::from_secs_f64(f64::from(cfg.devices) / rate),
+        },
+    };
+    let mut shards: Vec<Vec<DeviceSpec>> = (0..cfg.threads).map(|_| Vec::new()).collect();
+    for i in 0..cfg.devices {
+        let connect_at = start + Duration::from_secs_f64(f64::from(i) / cfg.connect_rate);
+        let device = Device::new(
+            cfg.device_name(i).into(),
+            cfg.device_type(i).into(),
+            connect_at,
+            SplitMix64::new(cfg.seed, u64::from(i)),
+            data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss),
+        );
+        let source =
+            (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[i as usize % cfg.source_ips.len()]);
+        shards[i as usize % cfg.threads].push(DeviceSpec { device, source });
+    }
+
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut threads = Vec::new();
+    for (id, devices) in shards.into_iter().enumerate() {
+        let plan = WorkerPlan {
+            id,
+            devices,
+            hub_tcp: addrs.tcp,
+            hub_udp: addrs.udp,
+            measure_from,
+            stop_at,
+            drain_deadline,
+            epoch,
+            wave_sent_ns: wave_sent_ns.clone(),
+            abort: abort.clone(),
+        };
+        let tx = tx.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("lg-worker-{id}"))
+            .spawn(move || worker::run(plan, tx))
+            .map_err(RunError::Spawn)?;
+        threads.push(t);
+    }
+    drop(tx);
+    let op_plan = OperatorPlan {
+        admin: addrs.admin,
+        command_every: cfg.command_every,
+        set_interval: cfg.set_interval,
+        kick_every: cfg.kick_every,
+        kick_names: (0..cfg.devices.min(64))
+            .map(|i| cfg.device_name(i))
+            .collect(),
+        epoch: start,
+        measure_from,
+        stop_at,
+        wave_sent_ns,
+    };
+    let op = std::thread::Builder::new()
+        .name("lg-operator".into())
+        .spawn(move || operator::run(op_plan))
+        .map_err(RunError::Spawn)?;
+
+    // Merge worker reports until all are done.
+    let mut latest = vec![Counters::default(); cfg.threads];
+    let mut reg_at: Vec<Option<Instant>> = vec![None; cfg.threads];
+    let mut done = vec![false; cfg.threads];
+    let mut lat = Latencies::new();
+    let mut progress = Progress::new(Mode::detect(cfg.quiet));
+    let mut next_progress = Instant::now() + PROGRESS_EVERY;
+    let hard_stop = drain_deadline + HARD_STOP_SLACK;
+    while done.iter().any(|d| !d) && Instant::now() < hard_stop {
+        let wait = next_progress.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(WorkerMsg::Tick(r)) | Ok(WorkerMsg::Done(r)) if done[r.worker] => drop(r),
+            Ok(msg) => {
+                let (r, fin) = match msg {
+                    WorkerMsg::Tick(r) => (r, false),
+                    WorkerMsg::Done(r) => (r, true),
+                };
+                latest[r.worker] = r.counters;
+                reg_at[r.worker] = r.all_registered_at;
+                lat.merge(&r.lat);
+                done[r.worker] |= fin;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            let total = sum(&latest);
+            progress.update(start.elapsed(), cfg.devices, &total, &lat);
+        }
+    }
+    progress.finish();
+    abort.store(true, Ordering::Relaxed);
+    for t in threads {
+        if done.iter().all(|&d| d) {
+            let _ = t.join();
+        }
+    }
+    let op_log = op.join().unwrap_or_default();
+    for w in op_log.waves.iter().filter(|w| w.done && w.measured) {
+        lat.record_us(Kind::Wave, w.elapsed_us);
+    }
+    let counters = sum(&latest);
+
+    let hub_stats = operator::query(addrs.admin, "stats").ok();
+    let snmp_delta = match (snmp_before, UdpSnmp::read()) {
+        (Some(b), Some(a)) => Some(a.since(&b)),
+        _ => None,
+    };
+    let threads_cpu = machine::thread_cpu();
+    let (user, sys) = machine::process_cpu();
+    let hub_cpu: f64 = threads_cpu
+        .iter()
+        .filter(|(n, _)| n.starts_with("hub"))
+        .map(|(_, s)| s)
+        .sum();
+    if let Some(h) = hub {
+        let _ = h.shutdown();
+    }
+    let time_to_register_all_ms = if reg_at.iter().all(Option::is_some) {
+        reg_at
+            .iter()
+            .flatten()
+            .max()
+            .map(|t| t.saturating_duration_since(start).as_millis() as u64)
+    } else {
+        None
+    };
+    let run = RunInfo {
+        command_line: argv,
+        seed: cfg.seed,
+        start_time,
+        crate_version: env!("CARGO_PKG_VERSION"),
+        git_commit: option_env!("LOADGEN_GIT_COMMIT"),
+        machine,
+        embedded_hub: cfg.embedded(),
+        hub_tcp: addrs.tcp.to_string(),
+        hub_udp: addrs.udp.to_string(),
+        hub_admin: addrs.admin.to_string(),
+        wall_s: wall.elapsed().as_secs_f64(),
+    };
+    Ok(Report::build(Inputs {
+        cfg,
+        run,
+        counters,
+        lat: &lat,
+        operator: op_log,
+        hub_stats,
+        snmp_delta,
+        cpu: Cpu {
+            loadgen_s: user + sys - if cfg.embedded() { hub_cpu } else { 0.0 },
+            hub_s: cfg.embedded().then_some(hub_cpu),
+            process_user_s: user,
+            process_sys_s: sys,
+            threads: threads_cpu,
+        },
+        time_to_register_all_ms,
+    }))
+}
+
+fn sum(v: &[Counters]) -> Counters {
+    let mut t = Counters::default();
+    v.iter().for_each(|c| t.add(c));
+    t
+}
+
+fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    crate::timestamp::format_unix(secs).replace(' ', "T") + "Z"
+}
+
+/// A clock-derived seed for runs without `--seed` (reported, so the run
+/// can be repeated).
+pub fn clock_seed() -> u64 {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    SplitMix64::new(n, u64::from(std::process::id())).next_u64()
+}

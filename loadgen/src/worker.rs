@@ -1,0 +1,573 @@
+//! One worker thread: a mio `Poll` over a shard of devices plus a timer heap
+//! of their next wake-ups. The loop only moves bytes: readiness events and
+//! due timers become calls on the sans-IO [`Device`]s, whose answers
+//! (registration, ACKs, datagrams) are written here. Once a second the
+//! worker sends its counters and histograms to the main thread
+//! ([`WorkerMsg::Tick`]); after the run it drains pending STATUSes until
+//! none are in flight or the drain deadline passes, then sends
+//! [`WorkerMsg::Done`].
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::net::{TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::accounting::Counters;
+use crate::device::{Ctx, Device, Reply};
+use crate::histo::Latencies;
+use hub::limits::{MAX_DATAGRAM, MAX_LINE};
+use hub::protocol::{Datagram, LineFramer, ACK_TEXT};
+
+/// Longest the loop sleeps, so stop and abort flags are seen promptly.
+pub const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
+/// How often counters and histograms go to the main thread.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Readiness events handled per `poll` call.
+pub const EVENTS: usize = 1024;
+/// Bytes read from a socket per `read` call.
+pub const READ_BUF: usize = 4096;
+/// After the stop time, wait at least this long for trailing ACKs.
+pub const MIN_DRAIN: Duration = Duration::from_millis(200);
+
+/// What a worker tells the main thread.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// Cumulative counters and the histograms recorded since the last tick.
+    Tick(Report),
+    /// Final counters and the last histograms; the worker has exited.
+    Done(Report),
+}
+
+/// One report from a worker.
+#[derive(Debug)]
+pub struct Report {
+    pub worker: usize,
+    pub counters: Counters,
+    pub lat: Box<Latencies>,
+    /// When the last device of this shard first registered.
+    pub all_registered_at: Option<Instant>,
+}
+
+/// One device as the worker plans it.
+pub struct DeviceSpec {
+    pub device: Device,
+    /// Source address for its sockets (`--source-ips`), if any.
+    pub source: Option<Ipv4Addr>,
+}
+
+/// Everything a worker needs, decided by the main thread.
+pub struct WorkerPlan {
+    pub id: usize,
+    pub devices: Vec<DeviceSpec>,
+    pub hub_tcp: SocketAddr,
+    pub hub_udp: SocketAddr,
+    pub measure_from: Instant,
+    pub stop_at: Instant,
+    pub drain_deadline: Instant,
+    /// Origin of `wave_sent_ns`.
+    pub epoch: Instant,
+    /// Nanoseconds after `epoch` when the current wave was sent; 0 = none.
+    pub wave_sent_ns: Arc<AtomicU64>,
+    /// Set by the main thread to end the run early.
+    pub abort: Arc<AtomicBool>,
+}
+
+struct Slot {
+    dev: Device,
+    source: Option<Ipv4Addr>,
+    tcp: Option<TcpStream>,
+    connecting: bool,
+    udp: Option<UdpSocket>,
+    framer: LineFramer,
+    out: Vec<u8>,
+    /// The wake-up this slot has in the heap (older heap entries are stale).
+    scheduled: Option<Instant>,
+}
+
+struct Worker {
+    plan_id: usize,
+    poll: Poll,
+    slots: Vec<Slot>,
+    heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    counters: Counters,
+    lat: Latencies,
+    hub_tcp: SocketAddr,
+    hub_udp: SocketAddr,
+    measure_from: Instant,
+    stop_at: Instant,
+    epoch: Instant,
+    wave_sent_ns: Arc<AtomicU64>,
+    ts: String,
+    all_registered_at: Option<Instant>,
+    rbuf: Box<[u8; READ_BUF]>,
+    dbuf: [u8; MAX_DATAGRAM],
+}
+
+fn tcp_token(i: usize) -> Token {
+    Token(i * 2)
+}
+fn udp_token(i: usize) -> Token {
+    Token(i * 2 + 1)
+}
+
+/// Runs a worker to completion.
+pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
+    let WorkerPlan {
+        id,
+        devices,
+        hub_tcp,
+        hub_udp,
+        measure_from,
+        stop_at,
+        drain_deadline,
+        epoch,
+        wave_sent_ns,
+        abort,
+    } = plan;
+    let mut w = Worker {
+        plan_id: id,
+        poll: Poll::new()?,
+        slots: devices
+            .into_iter()
+            .map(|s| Slot {
+                dev: s.device,
+                source: s.source,
+                tcp: None,
+                connecting: false,
+                udp: None,
+                framer: LineFramer::new(MAX_LINE),
+                out: Vec::new(),
+                scheduled: None,
+            })
+            .collect(),
+        heap: BinaryHeap::new(),
+        counters: Counters::default(),
+        lat: Latencies::new(),
+        hub_tcp,
+        hub_udp,
+        measure_from,
+        stop_at,
+        epoch,
+        wave_sent_ns,
+        ts: crate::timestamp::now(),
+        all_registered_at: None,
+        rbuf: Box::new([0; READ_BUF]),
+        dbuf: [0; MAX_DATAGRAM],
+    };
+    for i in 0..w.slots.len() {
+        w.reschedule(i);
+    }
+    let mut events = Events::with_capacity(EVENTS);
+    let mut next_tick = Instant::now() + TICK;
+    loop {
+        let now = Instant::now();
+        let wait = w
+            .heap
+            .peek()
+            .map(|Reverse((t, _))| t.saturating_duration_since(now))
+            .unwrap_or(MAX_POLL_WAIT)
+            .min(MAX_POLL_WAIT);
+        if let Err(e) = w.poll.poll(&mut events, Some(wait)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let now = Instant::now();
+        for ev in events.iter() {
+            let i = ev.token().0 / 2;
+            if i >= w.slots.len() {
+                continue;
+            }
+            if ev.token().0 % 2 == 0 {
+                w.on_tcp_event(i, now);
+            } else {
+                w.on_udp_readable(i, now);
+            }
+            w.reschedule(i);
+        }
+        w.fire_timers(now);
+        if w.all_registered_at.is_none() && w.counters.ever_registered == w.slots.len() as u64 {
+            w.all_registered_at = Some(now);
+        }
+        if now >= next_tick {
+            next_tick = now + TICK;
+            w.ts = crate::timestamp::now();
+            let lat = Box::new(std::mem::take(&mut w.lat));
+            let _ = tx.send(WorkerMsg::Tick(Report {
+                worker: id,
+                counters: w.counters,
+                lat,
+                all_registered_at: w.all_registered_at,
+            }));
+        }
+        let drained = now >= stop_at + MIN_DRAIN && w.counters.in_flight == 0;
+        if drained || now >= drain_deadline || abort.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    w.finish();
+    let _ = tx.send(WorkerMsg::Done(Report {
+        worker: w.plan_id,
+        counters: w.counters,
+        lat: Box::new(w.lat),
+        all_registered_at: w.all_registered_at,
+    }));
+    Ok(())
+}
+
+impl Worker {
+    fn ctx_parts(&mut self, i: usize) -> (&mut Slot, Ctx<'_>) {
+        let ctx = Ctx {
+            counters: &mut self.counters,
+            lat: &mut self.lat,
+            measure_from: self.measure_from,
+            stop_at: self.stop_at,
+        };
+        (&mut self.slots[i], ctx)
+    }
+
+    fn wave_sent(&self) -> Option<Instant> {
+        match self.wave_sent_ns.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(self.epoch + Duration::from_nanos(ns)),
+        }
+    }
+
+    fn reschedule(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let wake = slot.dev.next_wake();
+        if wake != slot.scheduled {
+            slot.scheduled = wake;
+            if let Some(t) = wake {
+                self.heap.push(Reverse((t, i as u32)));
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            let i = i as usize;
+            if self.slots[i].scheduled != Some(t) {
+                continue; // stale entry
+            }
+            self.slots[i].scheduled = None;
+            self.service(i, now);
+            self.reschedule(i);
+        }
+    }
+
+    /// A device's timer: connect if due, run its data channel.
+    fn service(&mut self, i: usize, now: Instant) {
+        let (slot, mut ctx) = self.ctx_parts(i);
+        let due = slot.dev.poll_connect(now, &mut ctx);
+        if due {
+            if let Err(_e) = self.start_connect(i) {
+                let (slot, mut ctx) = self.ctx_parts(i);
+                slot.dev.on_connect_failed(now, &mut ctx);
+            }
+        }
+        self.pump_datagrams(i, now);
+    }
+
+    fn pump_datagrams(&mut self, i: usize, now: Instant) {
+        let Worker {
+            slots,
+            counters,
+            lat,
+            measure_from,
+            stop_at,
+            ts,
+            dbuf,
+            ..
+        } = self;
+        let slot = &mut slots[i];
+        let mut ctx = Ctx {
+            counters,
+            lat,
+            measure_from: *measure_from,
+            stop_at: *stop_at,
+        };
+        slot.dev.data.poll(now, &mut ctx);
+        while let Some(o) = slot.dev.next_datagram(now, &mut ctx) {
+            let d = Datagram {
+                name: &slot.dev.name,
+                timestamp: ts,
+                kind: &slot.dev.kind,
+                value: f64::from(200 + o.seq) / 10.0,
+                seq: o.seq,
+                cycle: Some(o.cycle),
+            };
+            let ok = match (d.encode(&mut dbuf[..]), &slot.udp) {
+                (Ok(n), Some(udp)) => matches!(udp.send(&dbuf[..n]), Ok(m) if m == n),
+                _ => false,
+            };
+            slot.dev.data.sent(o, ok, &mut ctx);
+        }
+    }
+
+    fn start_connect(&mut self, i: usize) -> io::Result<()> {
+        let hub_tcp = self.hub_tcp;
+        let hub_udp = self.hub_udp;
+        let slot = &mut self.slots[i];
+        let src = slot.source.map(IpAddr::V4);
+        if slot.udp.is_none() {
+            let s = Socket::new(
+                Domain::for_address(hub_udp),
+                Type::DGRAM,
+                Some(Protocol::UDP),
+            )?;
+            // No SO_REUSEADDR on UDP: it lets the kernel hand one ephemeral
+            // port to two sockets, and STATUSes then reach the wrong device
+            // (measured: timeouts plus as many stray STATUSes).
+            s.set_nonblocking(true)?;
+            let bind_ip = src.unwrap_or(if hub_udp.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                hub_udp.ip()
+            });
+            s.bind(&SocketAddr::new(bind_ip, 0).into())?;
+            s.connect(&hub_udp.into())?;
+            let mut udp = UdpSocket::from_std(s.into());
+            self.poll
+                .registry()
+                .register(&mut udp, udp_token(i), Interest::READABLE)?;
+            slot.udp = Some(udp);
+        }
+        let s = Socket::new(
+            Domain::for_address(hub_tcp),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        s.set_reuse_address(true)?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        if let Some(ip) = src {
+            s.bind(&SocketAddr::new(ip, 0).into())?;
+        }
+        match s.connect(&hub_tcp.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let mut tcp = TcpStream::from_std(s.into());
+        self.poll.registry().register(
+            &mut tcp,
+            tcp_token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        slot.tcp = Some(tcp);
+        slot.connecting = true;
+        slot.framer = LineFramer::new(MAX_LINE);
+        slot.out.clear();
+        Ok(())
+    }
+
+    fn on_tcp_event(&mut self, i: usize, now: Instant) {
+        if self.slots[i].tcp.is_none() {
+            return; // closed earlier in this batch
+        }
+        if self.slots[i].connecting {
+            let tcp = self.slots[i].tcp.as_ref().expect("checked");
+            match tcp.take_error() {
+                Ok(None) => {}
+                _ => return self.close(i, now, true),
+            }
+            match tcp.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(_) => return self.close(i, now, true),
+            }
+            let (slot, mut ctx) = self.ctx_parts(i);
+            slot.connecting = false;
+            slot.dev.on_connected(now, &mut slot.out, &mut ctx);
+        }
+        if !self.flush(i) {
+            return self.close(i, now, false);
+        }
+        self.read(i, now);
+    }
+
+    /// Reads and answers every complete line; closes on EOF or error.
+    fn read(&mut self, i: usize, now: Instant) {
+        let wave = self.wave_sent();
+        let mut closed = false;
+        let mut acks = 0u32;
+        {
+            let Worker {
+                slots,
+                counters,
+                lat,
+                measure_from,
+                stop_at,
+                rbuf,
+                ..
+            } = self;
+            let slot = &mut slots[i];
+            let mut ctx = Ctx {
+                counters,
+                lat,
+                measure_from: *measure_from,
+                stop_at: *stop_at,
+            };
+            let Some(tcp) = slot.tcp.as_mut() else { return };
+            loop {
+                match tcp.read(&mut rbuf[..]) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        slot.framer.push(&rbuf[..n]);
+                        loop {
+                            match slot.framer.next_line() {
+                                Ok(Some(line)) => {
+                                    if slot.dev.on_line(now, line, wave, &mut ctx) == Reply::Ack {
+                                        slot.out.extend_from_slice(ACK_TEXT.as_bytes());
+                                        slot.out.push(b'\n');
+                                        acks += 1;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(_) => {
+                                    closed = true;
+                                    break;
+                                }
+                            }
+                        }
+                        if closed {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if acks > 0 {
+            let ok = self.flush(i);
+            let t = Instant::now();
+            let (slot, mut ctx) = self.ctx_parts(i);
+            for _ in 0..acks {
+                slot.dev.ack_written(t, wave, &mut ctx);
+            }
+            closed |= !ok;
+        }
+        if closed {
+            self.close(i, now, false);
+        }
+    }
+
+    /// Writes queued bytes; false when the connection is broken.
+    fn flush(&mut self, i: usize) -> bool {
+        let slot = &mut self.slots[i];
+        let Some(tcp) = slot.tcp.as_mut() else {
+            return true;
+        };
+        while !slot.out.is_empty() {
+            match tcp.write(&slot.out) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    slot.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn close(&mut self, i: usize, now: Instant, connect_failed: bool) {
+        let Worker {
+            slots,
+            poll,
+            counters,
+            lat,
+            measure_from,
+            stop_at,
+            ..
+        } = self;
+        let slot = &mut slots[i];
+        if let Some(mut tcp) = slot.tcp.take() {
+            let _ = poll.registry().deregister(&mut tcp);
+        }
+        slot.connecting = false;
+        slot.out.clear();
+        let mut ctx = Ctx {
+            counters,
+            lat,
+            measure_from: *measure_from,
+            stop_at: *stop_at,
+        };
+        if connect_failed {
+            slot.dev.on_connect_failed(now, &mut ctx);
+        } else {
+            slot.dev.on_closed(now, &mut ctx);
+        }
+    }
+
+    fn on_udp_readable(&mut self, i: usize, now: Instant) {
+        let Worker {
+            slots,
+            counters,
+            lat,
+            measure_from,
+            stop_at,
+            rbuf,
+            ..
+        } = self;
+        let slot = &mut slots[i];
+        let mut ctx = Ctx {
+            counters,
+            lat,
+            measure_from: *measure_from,
+            stop_at: *stop_at,
+        };
+        let Some(udp) = slot.udp.as_ref() else { return };
+        loop {
+            match udp.recv(&mut rbuf[..]) {
+                Ok(n) => slot.dev.data.on_status(now, &rbuf[..n], &mut ctx),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        // A STATUS may end a wait: the next cycle can be due right away.
+        self.pump_datagrams(i, now);
+    }
+
+    fn finish(&mut self) {
+        let Worker {
+            slots,
+            counters,
+            lat,
+            measure_from,
+            stop_at,
+            ..
+        } = self;
+        for slot in slots.iter_mut() {
+            let mut ctx = Ctx {
+                counters,
+                lat,
+                measure_from: *measure_from,
+                stop_at: *stop_at,
+            };
+            slot.dev.finish(&mut ctx);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! End-to-end: the loadgen binary against its embedded hub, small fleets for
+//! a few seconds, asserting the report's accounting and the exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("run loadgen")
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn u(v: &Value, path: &str) -> u64 {
+    let mut x = v;
+    for k in path.split('.') {
+        x = &x[k];
+    }
+    x.as_u64()
+        .unwrap_or_else(|| panic!("{path} is not a u64: {x}"))
+}
+
+#[test]
+fn small_fleet_accounts_for_every_datagram() {
+    let out = loadgen(&[
+        "--devices",
+        "20",
+        "--duration",
+        "3s",
+        "--loss",
+        "0.05",
+        "--seed",
+        "7",
+        "--interval",
+        "200ms",
+        "--command-every",
+        "1s",
+        "--kick-every",
+        "700ms",
+        "--max-unexplained-loss",
+        "0",
+        "--min-registered",
+        "20",
+        "--max-p99-ms",
+        "5000",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+
+    // Every required key.
+    assert_eq!(r["schema_version"], 1);
+    for k in [
+        "command_line",
+        "seed",
+        "start_time",
+        "crate_version",
+        "git_commit",
+        "machine",
+    ] {
+        assert!(r["run"].get(k).is_some(), "run.{k}");
+    }
+    for k in ["cores", "kernel", "ulimit_n", "sysctls"] {
+        assert!(r["run"]["machine"].get(k).is_some(), "run.machine.{k}");
+    }
+    assert!(r["config"].is_object());
+    for k in ["requested", "registered", "reconnects"] {
+        assert!(r["devices"][k].is_u64(), "devices.{k}");
+    }
+    for k in [
+        "sent",
+        "injected_drops",
+        "reported_missing",
+        "statuses",
+        "status_timeouts",
+    ] {
+        assert!(r["udp"][k].is_u64(), "udp.{k}");
+    }
+    assert!(r["udp"]["unexplained_loss"].is_i64());
+    assert!(r["udp"]["datagrams_per_s"].is_f64());
+    for k in ["waves", "sent", "acked", "timed_out"] {
+        assert!(r["commands"][k].is_u64(), "commands.{k}");
+    }
+    for kind in ["connect", "command_delivery", "command_rtt", "status"] {
+        for k in ["p50", "p90", "p99", "p999", "max", "count"] {
+            assert!(r["latency_us"][kind][k].is_u64(), "latency_us.{kind}.{k}");
+        }
+        assert!(r["latency_us"][kind]["hist"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()));
+        assert!(
+            u(&r, &format!("latency_us.{kind}.count")) > 0,
+            "{kind} has samples"
+        );
+    }
+
+    // Accounting: exact.
+    assert_eq!(r["udp"]["identity"], "ok");
+    assert_eq!(r["udp"]["unexplained_loss"], 0);
+    assert_eq!(
+        u(&r, "udp.generated"),
+        u(&r, "udp.sent") + u(&r, "udp.injected_drops") + u(&r, "udp.send_errors")
+    );
+    assert!(u(&r, "udp.injected_drops") > 0);
+    // Nothing left open or timed out on an idle machine, so every injected
+    // drop is reported missing and every cycle got its STATUS.
+    assert_eq!(u(&r, "udp.status_timeouts"), 0);
+    assert_eq!(u(&r, "udp.open_at_end"), 0);
+    assert_eq!(u(&r, "udp.reported_missing"), u(&r, "udp.injected_drops"));
+    assert_eq!(
+        u(&r, "udp.statuses"),
+        u(&r, "udp.cycles_started") - u(&r, "udp.unseen_cycles")
+    );
+    assert_eq!(u(&r, "udp.missing_not_injected"), 0);
+    assert_eq!(u(&r, "udp.reported_received"), u(&r, "udp.sent"));
+
+    // Devices and reconnects: the operator quit some and they came back.
+    assert_eq!(u(&r, "devices.registered"), 20);
+    assert!(u(&r, "commands.kicks") >= 2);
+    assert!(u(&r, "devices.reconnects") >= 1);
+    assert_eq!(u(&r, "devices.up_at_end"), 20);
+
+    // Commands: waves reached everyone and were ACKed.
+    assert!(u(&r, "commands.waves") >= 2);
+    assert_eq!(u(&r, "commands.acked"), u(&r, "commands.sent"));
+    assert_eq!(u(&r, "commands.timed_out"), 0);
+    assert!(u(&r, "commands.set_interval_applied") >= 20);
+    assert!(u(&r, "commands.alarms_activated") >= 1);
+    assert!(r["hub_stats"]["stats"].is_object());
+}
+
+#[test]
+fn set_interval_changes_the_datagram_rate() {
+    let base = [
+        "--devices",
+        "20",
+        "--duration",
+        "3s",
+        "--interval",
+        "200ms",
+        "--seed",
+        "1",
+    ];
+    let fast = std::thread::spawn(move || loadgen(&base));
+    let mut slowed = base.to_vec();
+    slowed.extend(["--command-every", "500ms", "--set-interval", "3"]);
+    let slow = loadgen(&slowed);
+    let fast = fast.join().unwrap();
+    let (f, s) = (report(&fast), report(&slow));
+    assert!(u(&s, "commands.set_interval_applied") >= 20);
+    let (fs, ss) = (u(&f, "udp.sent"), u(&s, "udp.sent"));
+    assert!(
+        ss * 2 < fs,
+        "SET_INTERVAL 3 should slow the fleet: {ss} vs {fs}"
+    );
+    assert_eq!(s["udp"]["unexplained_loss"], 0);
+}
+
+#[test]
+fn thresholds_set_the_exit_code() {
+    let out = loadgen(&[
+        "--devices",
+        "5",
+        "--duration",
+        "1s",
+        "--interval",
+        "100ms",
+        "--max-p99-ms",
+        "0.001",
+        "--min-registered",
+        "6",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("status p99") && err.contains("registered 5 < --min-registered 6"),
+        "{err}"
+    );
+    // The report is still written.
+    assert_eq!(report(&out)["ok"], false);
+}
+
+#[test]
+fn refuses_a_fleet_that_cannot_fit_and_bad_flags() {
+    let out = loadgen(&["--devices", "900000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ulimit -n") || err.contains("ephemeral"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = loadgen(&["--duration", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = loadgen(&["--hub", "192.0.2.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[test]
+fn open_loop_rate_reports_corrected_and_raw_latency() {
+    let out = loadgen(&[
+        "--devices",
+        "10",
+        "--duration",
+        "2s",
+        "--rate",
+        "500",
+        "--loss",
+        "0.02",
+        "--seed",
+        "3",
+        "--max-unexplained-loss",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["udp"]["identity"], "ok");
+    let sent = u(&r, "udp.generated") as f64;
+    assert!(
+        (700.0..=1100.0).contains(&sent),
+        "about 1000 datagrams in 2 s at 500/s: {sent}"
+    );
+    assert!(u(&r, "latency_us.status_raw.count") > 0);
+    assert_eq!(
+        u(&r, "latency_us.status.count"),
+        u(&r, "latency_us.status_raw.count")
+    );
+}
