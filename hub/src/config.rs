@@ -120,28 +120,9 @@ impl HubConfig {
     }
 }
 
-/// Parses `500ms`, `3s`, `2m`, `1h` or plain (fractional) seconds.
+/// Parses a duration flag (`500ms`, `3s`, `2m`, plain seconds) for clap.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 500ms, 3s, 2m)"))?;
-    let scale = match unit {
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
-    };
-    let secs = v * scale;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("'{s}' is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// The `hub` command line.
@@ -273,7 +254,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "x", "3y", "-1s", "nan", "inf"] {
+        for bad in ["", "x", "3y", "-1s", "nan", "inf", "3 parsecs"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -9,11 +9,13 @@
 //! - [`data`]: the sans-IO UDP data plane (cycles, STATUS, bounded device table).
 //! - [`ops`]: the operator command grammar and replies (console and admin).
 //! - [`eventlog`]: the timestamped event log, written off the loop.
-//! - [`timefmt`]: wall-clock timestamps.
+//! - [`timefmt`], [`duration`]: wall-clock timestamps and duration flags
+//!   (shared with loadgen).
 pub mod classic;
 pub mod config;
 pub mod control;
 pub mod data;
+pub mod duration;
 pub mod eventlog;
 pub mod limits;
 pub mod ops;

@@ -20,6 +20,19 @@ pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     );
 }
 
+/// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), the original
+/// client's datagram timestamp.
+pub fn format_datetime(secs: u64) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

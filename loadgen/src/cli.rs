@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::duration::parse_duration;
+use hub::duration::parse_duration;
 
 /// Load generator for the hub: thousands of virtual devices, exact loss
 /// accounting, latency histograms as JSON.
@@ -29,10 +29,14 @@ impl Cli {
     }
 }
 
+// Built once per process; boxing a variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Run a fleet of virtual devices against a hub (the default).
     Run(RunArgs),
+    /// Play the original single-device clients (`tcp`, `udp`, or both).
+    Classic(crate::classic::ClassicArgs),
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -143,7 +147,10 @@ mod tests {
 
     #[test]
     fn default_subcommand_is_run() {
-        let Cmd::Run(a) = parse(&["loadgen", "--devices", "5000", "--loss", "0.02"]).unwrap();
+        let Cmd::Run(a) = parse(&["loadgen", "--devices", "5000", "--loss", "0.02"]).unwrap()
+        else {
+            panic!("expected the run subcommand")
+        };
         assert_eq!(a.devices, 5000);
         assert_eq!(a.loss, 0.02);
         assert_eq!(a.duration, Duration::from_secs(10));
@@ -151,7 +158,10 @@ mod tests {
 
     #[test]
     fn explicit_run_and_durations() {
-        let Cmd::Run(a) = parse(&["loadgen", "run", "--duration", "2m", "--warmup", "5"]).unwrap();
+        let Cmd::Run(a) = parse(&["loadgen", "run", "--duration", "2m", "--warmup", "5"]).unwrap()
+        else {
+            panic!("expected the run subcommand")
+        };
         assert_eq!(a.duration, Duration::from_secs(120));
         assert_eq!(a.warmup, Duration::from_secs(5));
     }

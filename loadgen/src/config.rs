@@ -304,7 +304,9 @@ mod tests {
     fn cfg(args: &[&str]) -> Result<RunConfig, ConfigError> {
         let mut v = vec!["loadgen"];
         v.extend_from_slice(args);
-        let Cmd::Run(a) = Cli::try_parse_from(v).unwrap().into_cmd();
+        let Cmd::Run(a) = Cli::try_parse_from(v).unwrap().into_cmd() else {
+            panic!("expected the run subcommand")
+        };
         RunConfig::from_args(&a, 2, 99)
     }
 

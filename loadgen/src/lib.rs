@@ -8,12 +8,12 @@
 //! over a shard of [`device`]s, sans-IO state machines) and the operator
 //! (admin-port waves); workers send [`accounting`] counters and [`histo`]
 //! histograms to the main thread every second (progress) and at the end
-//! (report).
+//! (report). [`classic`] plays the original single-device clients.
 pub mod accounting;
+pub mod classic;
 pub mod cli;
 pub mod config;
 pub mod device;
-pub mod duration;
 pub mod embedded;
 pub mod histo;
 pub mod limits;

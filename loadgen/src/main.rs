@@ -15,8 +15,33 @@ use loadgen::{limits, machine, run};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    match Cli::parse().into_cmd() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line, not clap's usage block: scripts read stderr.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            eprintln!(
+                "loadgen: {} (see loadgen --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match cli.into_cmd() {
         Cmd::Run(args) => run_cmd(&args, argv),
+        Cmd::Classic(args) => match loadgen::classic::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                ExitCode::from(3)
+            }
+        },
     }
 }
 

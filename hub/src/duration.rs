@@ -1,4 +1,4 @@
-//! Parses human durations for the CLI: `30s`, `2m`, `500ms`, `1h`, or plain
+//! Parses human durations for the hub and loadgen CLIs: `30s`, `2m`, `500ms`, `1h`, or plain
 //! (possibly fractional) seconds such as `30` or `0.5`.
 
 use std::fmt;
