@@ -85,9 +85,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Send a command wave this often through the admin port, alternating
-    /// `send * SET_INTERVAL n` and `send * ACTIVATE_ALARM`.
-    #[arg(long, value_parser = duration)]
-    pub command_every: Option<Duration>,
+    /// `send * SET_INTERVAL n` and `send * ACTIVATE_ALARM` (0 = no waves).
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub command_every: Duration,
     /// The `n` of `SET_INTERVAL n` waves (default: --interval, rounded up).
     #[arg(long)]
     pub set_interval: Option<u32>,

@@ -190,9 +190,8 @@ impl RunConfig {
                 "--set-interval must be 1..={MAX_INTERVAL_SECS}"
             )));
         }
-        if a.command_every.is_some_and(|d| d.is_zero()) || a.kick_every.is_some_and(|d| d.is_zero())
-        {
-            return Err(bad("--command-every and --kick-every must be positive"));
+        if a.kick_every.is_some_and(|d| d.is_zero()) {
+            return Err(bad("--kick-every must be positive"));
         }
         let source_ips = match &a.source_ips {
             None => Vec::new(),
@@ -213,7 +212,7 @@ impl RunConfig {
             drain: a.drain.unwrap_or(a.status_timeout + DRAIN_SLACK),
             connect_rate: a.connect_rate,
             threads,
-            command_every: a.command_every,
+            command_every: (!a.command_every.is_zero()).then_some(a.command_every),
             set_interval,
             kick_every: a.kick_every,
             loss: a.loss,

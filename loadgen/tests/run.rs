@@ -155,7 +155,11 @@ fn set_interval_changes_the_datagram_rate() {
         "--seed",
         "1",
     ];
-    let fast = std::thread::spawn(move || loadgen(&base));
+    let fast = std::thread::spawn(move || {
+        let mut no_waves = base.to_vec();
+        no_waves.extend(["--command-every", "0"]);
+        loadgen(&no_waves)
+    });
     let mut slowed = base.to_vec();
     slowed.extend(["--command-every", "500ms", "--set-interval", "3"]);
     let slow = loadgen(&slowed);
