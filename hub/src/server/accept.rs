@@ -105,8 +105,14 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(_) => {
-                    self.stats.accept_errors += 1;
+                Err(e) => {
+                    if out_of_fds(&e) {
+                        self.stats.fd_exhausted += 1;
+                    } else {
+                        self.stats.accept_errors += 1;
+                    }
+                    // The waiting session raises no new edge: retry on a tick.
+                    self.accept_blocked = true;
                     return;
                 }
             }

@@ -139,6 +139,7 @@ impl EventLoop {
         if self.accept_blocked {
             self.accept_blocked = false;
             self.accept_devices(now);
+            self.accept_admin(now);
         }
     }
 
