@@ -2,7 +2,8 @@
 //! reads and frames TCP lines and UDP datagrams, hands them to the sans-IO
 //! planes with `now`, and carries out the [`Action`]s they return.
 //!
-//! Rules it keeps (mio's): reads drain until `WouldBlock` (or a per-event
+//! Rules it keeps (mio's): reads drain until `WouldBlock` or a short read
+//! (either proves the queue empty; a later arrival raises a new edge), or a per-event
 //! budget, after which the token is polled again at once, so one busy peer
 //! cannot starve the others); connections are only dropped after the event
 //! batch and slots are only reused after that, so a stale event never
@@ -36,6 +37,17 @@ pub(super) const FIRST_CONN: usize = 16;
 
 /// Reads of 4 KiB one connection gets per turn of the loop.
 const READ_BUDGET: usize = 16;
+
+/// What an event (or a re-poll) says about a socket's read side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    None,
+    Readable,
+    /// EOF or an error was reported: read until it shows.
+    Closed,
+    /// Polled again after the read budget ran out.
+    Again,
+}
 
 /// Where a wave's final reply goes.
 #[derive(Debug, Clone, Copy)]
@@ -96,11 +108,20 @@ impl EventLoop {
             let now = Instant::now();
             let again = std::mem::take(&mut self.again);
             for token in again {
-                self.dispatch(token, true, false, now);
+                self.dispatch(token, Readiness::Again, now);
             }
             for ev in events.iter() {
-                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                self.dispatch(ev.token(), readable, ev.is_writable(), now);
+                let r = if ev.is_read_closed() || ev.is_error() {
+                    Readiness::Closed
+                } else if ev.is_readable() {
+                    Readiness::Readable
+                } else {
+                    Readiness::None
+                };
+                self.dispatch(ev.token(), r, now);
+                if ev.is_writable() {
+                    self.dispatch_writable(ev.token(), now);
+                }
             }
             if now >= next_tick {
                 self.tick(now);
@@ -113,23 +134,29 @@ impl EventLoop {
         Ok(())
     }
 
-    fn dispatch(&mut self, token: Token, readable: bool, writable: bool, now: Instant) {
+    fn dispatch(&mut self, token: Token, r: Readiness, now: Instant) {
         match token {
             LISTENER => self.accept_devices(now),
             ADMIN => self.accept_admin(now),
             UDP => self.udp_readable(now),
             WAKER => self.console_lines(now),
-            Token(t) => {
-                let idx = t - FIRST_CONN;
-                if writable {
-                    self.flush_conn(idx, now);
-                }
-                if readable {
-                    self.conn_readable(idx, Token(t), now);
-                }
+            Token(t) if r != Readiness::None => {
+                // A short read ends the drain only on a plain readable
+                // edge: after EOF was reported, or on a re-poll after the
+                // budget, no new edge is guaranteed, so drain fully.
+                let short_read_ends = r == Readiness::Readable;
+                self.conn_readable(t - FIRST_CONN, Token(t), short_read_ends, now);
             }
+            Token(_) => {}
         }
         self.apply(now);
+    }
+
+    fn dispatch_writable(&mut self, token: Token, now: Instant) {
+        if token.0 >= FIRST_CONN {
+            self.flush_conn(token.0 - FIRST_CONN, now);
+            self.apply(now);
+        }
     }
 
     fn tick(&mut self, now: Instant) {
@@ -155,7 +182,7 @@ impl EventLoop {
         }
     }
 
-    fn conn_readable(&mut self, idx: usize, token: Token, now: Instant) {
+    fn conn_readable(&mut self, idx: usize, token: Token, short_read_ends: bool, now: Instant) {
         let mut buf = [0u8; 4096];
         let mut admin_lines = Vec::new();
         let mut outcome = ReadOutcome::Budget;
@@ -175,6 +202,13 @@ impl EventLoop {
                     conn.framer.push(&buf[..n]);
                     if !self.take_lines(idx, now, &mut admin_lines) {
                         return;
+                    }
+                    // A short read emptied the receive queue; data arriving
+                    // later raises a new edge. This saves the read that
+                    // would only return WouldBlock (one per ACK).
+                    if short_read_ends && n < buf.len() {
+                        outcome = ReadOutcome::Drained;
+                        break;
                     }
                 }
                 Ok(None) => {
