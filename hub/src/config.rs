@@ -125,6 +125,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// Reports a command-line error the way both binaries do: `--help` and
+/// `--version` print and succeed; anything else is one line on stderr
+/// (`prog: …`, not clap's usage block, so scripts can read it) and exit 2.
+pub fn clap_failure(prog: &str, e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("bad arguments");
+    eprintln!(
+        "{prog}: {} (see {prog} --help)",
+        first.trim_start_matches("error: ")
+    );
+    std::process::ExitCode::from(2)
+}
+
 /// The `hub` command line.
 #[derive(Debug, Parser)]
 #[command(

@@ -11,20 +11,7 @@ use hub::server::Hub;
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("bad arguments");
-            eprintln!(
-                "hub: {} (see hub --help)",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(e) => return hub::config::clap_failure("hub", e),
     };
     let cfg = match args.into_config() {
         Ok(c) => c,
