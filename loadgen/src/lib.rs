@@ -10,6 +10,7 @@
 //! histograms to the main thread every second (progress) and at the end
 //! (report). [`classic`] plays the original single-device clients.
 pub mod accounting;
+pub mod backoff;
 pub mod classic;
 pub mod cli;
 pub mod config;
