@@ -108,7 +108,10 @@ pub struct Commands {
     pub set_interval_applied: u64,
     pub alarms_activated: u64,
     pub kicks: u64,
+    /// Admin errors; a run of identical ones is one entry ending `(×n)`.
     pub errors: Vec<String>,
+    /// Admin connections re-opened after one failed or broke.
+    pub admin_reconnects: u64,
     pub wave_list: Vec<Wave>,
 }
 
@@ -215,6 +218,7 @@ impl Report {
                 set_interval_applied: c.set_interval_applied,
                 alarms_activated: c.alarms_activated,
                 kicks: i.operator.kicks,
+                admin_reconnects: i.operator.reconnects,
                 errors: i.operator.errors,
                 wave_list: i.operator.waves,
             },

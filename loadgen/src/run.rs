@@ -131,6 +131,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         measure_from,
         stop_at,
         wave_sent_ns,
+        seed: cfg.seed,
     };
     let op = std::thread::Builder::new()
         .name("lg-operator".into())
