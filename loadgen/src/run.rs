@@ -19,9 +19,11 @@ use crate::embedded::{EmbeddedHub, HubAddrs};
 use crate::histo::{Kind, Latencies};
 use crate::machine::{self, Machine, UdpSnmp};
 use crate::operator::{self, OperatorPlan};
+use crate::outage;
 use crate::progress::{Mode, Progress};
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
+use crate::timeline::Timeline;
 use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
 /// Delay between planning and the first connect, so every thread is up.
@@ -144,7 +146,11 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut done = vec![false; cfg.threads];
     let mut lat = Latencies::new();
     let mut progress = Progress::new(Mode::detect(cfg.quiet));
-    let mut next_progress = Instant::now() + PROGRESS_EVERY;
+    let mut timeline = Timeline::new();
+    let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
+    let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
+    // Whole seconds after the start, so timeline sample k covers second k.
+    let mut next_progress = start + PROGRESS_EVERY;
     let hard_stop = drain_deadline + HARD_STOP_SLACK;
     while done.iter().any(|d| !d) && Instant::now() < hard_stop {
         let wait = next_progress.saturating_duration_since(Instant::now());
@@ -157,6 +163,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
                 };
                 latest[r.worker] = r.counters;
                 reg_at[r.worker] = r.all_registered_at;
+                outage_spans.extend_from_slice(&r.outages);
+                outage_open[r.worker] = r.outage_open_since;
                 lat.merge(&r.lat);
                 done[r.worker] |= fin;
             }
@@ -167,9 +175,12 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             next_progress += PROGRESS_EVERY;
             let total = sum(&latest);
             progress.update(start.elapsed(), cfg.devices, &total, &lat);
+            timeline.sample(timeline.next_t_s(), &total);
         }
     }
     progress.finish();
+    // The partial last second, so each column sums to the totals.
+    timeline.sample(timeline.next_t_s(), &sum(&latest));
     abort.store(true, Ordering::Relaxed);
     for t in threads {
         if done.iter().all(|&d| d) {
@@ -206,6 +217,16 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     } else {
         None
     };
+    // Outages count from the fleet's first full registration to the stop.
+    let outages = reg_at
+        .iter()
+        .copied()
+        .collect::<Option<Vec<Instant>>>()
+        .and_then(|v| v.into_iter().max())
+        .map(|from| {
+            outage_spans.extend(outage_open.iter().flatten().map(|&s| (s, stop_at)));
+            outage::summarize(&mut outage_spans, from, stop_at)
+        });
     let run = RunInfo {
         command_line: argv,
         seed: cfg.seed,
@@ -235,6 +256,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             threads: threads_cpu,
         },
         time_to_register_all_ms,
+        timeline: timeline.into_samples(),
+        outages,
     }))
 }
 
