@@ -33,6 +33,9 @@ pub const START_DELAY: Duration = Duration::from_millis(50);
 pub const HARD_STOP_SLACK: Duration = Duration::from_secs(5);
 /// How often the main thread wakes to merge and print progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// The main thread samples this long after each whole second, by which time
+/// every worker's report for that second (sent on the second) has arrived.
+pub const SAMPLE_SKEW: Duration = Duration::from_millis(20);
 
 /// Why a run could not be carried out.
 #[derive(Debug)]
@@ -109,7 +112,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             measure_from,
             stop_at,
             drain_deadline,
-            epoch,
+            // The operator's origin too: `wave_sent_ns` counts from here.
+            epoch: start,
             wave_sent_ns: wave_sent_ns.clone(),
             abort: abort.clone(),
         };
@@ -149,8 +153,9 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut timeline = Timeline::new();
     let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
     let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
-    // Whole seconds after the start, so timeline sample k covers second k.
-    let mut next_progress = start + PROGRESS_EVERY;
+    // Just after whole seconds from the start, when the workers report, so
+    // timeline sample k is the fleet at second k.
+    let mut next_progress = start + PROGRESS_EVERY + SAMPLE_SKEW;
     let hard_stop = drain_deadline + HARD_STOP_SLACK;
     while done.iter().any(|d| !d) && Instant::now() < hard_stop {
         let wait = next_progress.saturating_duration_since(Instant::now());

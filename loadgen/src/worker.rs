@@ -29,7 +29,9 @@ use hub::protocol::{Datagram, LineFramer, ACK_TEXT};
 
 /// Longest the loop sleeps, so stop and abort flags are seen promptly.
 pub const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
-/// How often counters and histograms go to the main thread.
+/// How often counters and histograms go to the main thread: on each whole
+/// second after the run's start (`epoch`), so every worker reports the same
+/// instant and the report's timeline is not smeared.
 pub const TICK: Duration = Duration::from_secs(1);
 /// Readiness events handled per `poll` call.
 pub const EVENTS: usize = 1024;
@@ -80,7 +82,7 @@ pub struct WorkerPlan {
     pub measure_from: Instant,
     pub stop_at: Instant,
     pub drain_deadline: Instant,
-    /// Origin of `wave_sent_ns`.
+    /// The run's start: origin of `wave_sent_ns` and of the ticks.
     pub epoch: Instant,
     /// Nanoseconds after `epoch` when the current wave was sent; 0 = none.
     pub wave_sent_ns: Arc<AtomicU64>,
@@ -177,7 +179,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         w.reschedule(i);
     }
     let mut events = Events::with_capacity(EVENTS);
-    let mut next_tick = Instant::now() + TICK;
+    let mut next_tick = epoch + TICK;
     loop {
         let now = Instant::now();
         let wait = w
@@ -185,7 +187,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             .peek()
             .map(|Reverse((t, _))| t.saturating_duration_since(now))
             .unwrap_or(MAX_POLL_WAIT)
-            .min(MAX_POLL_WAIT);
+            .min(MAX_POLL_WAIT)
+            .min(next_tick.saturating_duration_since(now));
         if let Err(e) = w.poll.poll(&mut events, Some(wait)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -211,7 +214,9 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         let all_registered = w.all_registered_at.is_some();
         w.outages.observe(now, w.counters.up, all_registered);
         if now >= next_tick {
-            next_tick = now + TICK;
+            while next_tick <= now {
+                next_tick += TICK;
+            }
             w.ts = crate::timestamp::now();
             let lat = Box::new(std::mem::take(&mut w.lat));
             let _ = tx.send(WorkerMsg::Tick(Report {
