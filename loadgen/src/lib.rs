@@ -8,8 +8,11 @@
 //! over a shard of [`device`]s, sans-IO state machines) and the operator
 //! (admin-port waves); workers send [`accounting`] counters and [`histo`]
 //! histograms to the main thread every second (progress) and at the end
-//! (report). [`classic`] plays the original single-device clients.
+//! (report). The main thread turns those into the report's per-second
+//! [`timeline`] and the fleet's [`outage`]s; devices and operator reconnect
+//! with [`backoff`]. [`classic`] plays the original single-device clients.
 pub mod accounting;
+pub mod backoff;
 pub mod classic;
 pub mod cli;
 pub mod config;
@@ -19,9 +22,11 @@ pub mod histo;
 pub mod limits;
 pub mod machine;
 pub mod operator;
+pub mod outage;
 pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod timeline;
 pub mod timestamp;
 pub mod worker;

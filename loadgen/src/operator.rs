@@ -6,6 +6,11 @@
 //! the send time in a shared atomic, which the workers read to time command
 //! delivery. [`query`] is a one-shot request (used for the final `stats`).
 //! Every read has a deadline; nothing here can hang a run.
+//!
+//! When the admin connection breaks (the hub restarted, a reply timed out)
+//! or cannot be opened, the operator logs the error and reconnects with
+//! jittered backoff until the run ends; actions that fall due while it is
+//! down run as soon as it is back.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +21,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backoff::Backoff;
+use crate::rng::SplitMix64;
+
 /// Connect timeout to the admin port.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for one reply line of a plain request.
@@ -24,6 +32,13 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WAVE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest admin reply line accepted.
 pub const MAX_REPLY: usize = 1 << 20;
+/// First wait before reconnecting to the admin port after a failure.
+pub const ADMIN_RETRY_BASE: Duration = Duration::from_millis(100);
+/// Longest wait between admin reconnect attempts (before jitter), so a hub
+/// that comes back is found within about this long.
+pub const ADMIN_RETRY_MAX: Duration = Duration::from_secs(2);
+/// RNG stream of the operator's jitter (device streams are `0..devices`).
+const RNG_STREAM: u64 = u64::MAX;
 
 /// Why the admin conversation failed.
 #[derive(Debug)]
@@ -45,6 +60,14 @@ impl std::fmt::Display for AdminError {
 }
 
 impl std::error::Error for AdminError {}
+
+impl AdminError {
+    /// The connection is no longer usable (as opposed to a refusal the hub
+    /// answered on a healthy connection).
+    pub fn breaks_connection(&self) -> bool {
+        matches!(self, AdminError::Io(_) | AdminError::Timeout(_))
+    }
+}
 
 impl From<io::Error> for AdminError {
     fn from(e: io::Error) -> Self {
@@ -159,7 +182,62 @@ pub struct Wave {
 pub struct OperatorLog {
     pub waves: Vec<Wave>,
     pub kicks: u64,
+    /// Errors in order; a run of identical ones is one entry ending `(×n)`.
     pub errors: Vec<String>,
+    /// Admin connections re-opened after one failed or broke.
+    pub reconnects: u64,
+    /// Repeats of the last error, for the `(×n)` suffix.
+    #[serde(skip)]
+    last_error: Option<(String, u64)>,
+}
+
+impl OperatorLog {
+    /// Logs `e`, folding a repeat of the previous error into its entry so a
+    /// long outage does not grow the list by one line per retry.
+    pub fn error(&mut self, e: impl ToString) {
+        let e = e.to_string();
+        match &mut self.last_error {
+            Some((last, n)) if *last == e && !self.errors.is_empty() => {
+                *n += 1;
+                *self.errors.last_mut().expect("non-empty") = format!("{e} (×{n})");
+            }
+            _ => {
+                self.errors.push(e.clone());
+                self.last_error = Some((e, 1));
+            }
+        }
+    }
+}
+
+/// The admin connection, or when to try opening it again.
+enum Link {
+    Up(Admin),
+    Down { retry_at: Instant },
+}
+
+/// Opens the admin connection, or logs why not and schedules a retry.
+fn connect(
+    plan: &OperatorPlan,
+    log: &mut OperatorLog,
+    backoff: &mut Backoff,
+    rng: &mut SplitMix64,
+) -> Link {
+    let had_failed = backoff.attempts() > 0;
+    match Admin::connect(plan.admin) {
+        Ok(a) => {
+            if had_failed {
+                log.reconnects += 1;
+            }
+            backoff.reset();
+            Link::Up(a)
+        }
+        Err(e) => {
+            log.error(e);
+            Link::Down {
+                retry_at: Instant::now() + backoff.next_delay(rng),
+            }
+        }
+    }
 }
 
 /// When and what the operator does.
@@ -174,6 +252,8 @@ pub struct OperatorPlan {
     pub measure_from: Instant,
     pub stop_at: Instant,
     pub wave_sent_ns: Arc<AtomicU64>,
+    /// Seeds the reconnect jitter.
+    pub seed: u64,
 }
 
 /// Runs the operator until `stop_at`.
@@ -182,48 +262,64 @@ pub fn run(plan: OperatorPlan) -> OperatorLog {
     if plan.command_every.is_none() && plan.kick_every.is_none() {
         return log;
     }
-    let mut admin = match Admin::connect(plan.admin) {
-        Ok(a) => a,
-        Err(e) => {
-            log.errors.push(e.to_string());
-            return log;
-        }
-    };
+    let mut rng = SplitMix64::new(plan.seed, RNG_STREAM);
+    let mut backoff = Backoff::new(ADMIN_RETRY_BASE, ADMIN_RETRY_MAX);
+    let mut link = connect(&plan, &mut log, &mut backoff, &mut rng);
     let mut next_wave = plan.command_every.map(|d| plan.epoch + d);
     let mut next_kick = plan.kick_every.map(|d| plan.epoch + d);
     let mut kick_i = 0usize;
     let mut alarm_next = false;
     loop {
-        let next = match (next_wave, next_kick) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).expect("one is set"),
+        let next = match (&link, next_wave, next_kick) {
+            (Link::Down { retry_at }, _, _) => *retry_at,
+            (Link::Up(_), Some(a), Some(b)) => a.min(b),
+            (Link::Up(_), a, b) => a.or(b).expect("one is set"),
         };
         if next >= plan.stop_at {
             break;
         }
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let admin = match &mut link {
+            Link::Up(a) => a,
+            Link::Down { .. } => {
+                link = connect(&plan, &mut log, &mut backoff, &mut rng);
+                continue; // overdue actions run on the next pass
+            }
+        };
         let now = Instant::now();
+        let mut broken = false;
         if next_kick.is_some_and(|t| t <= now) && !plan.kick_names.is_empty() {
             let name = &plan.kick_names[kick_i % plan.kick_names.len()];
             kick_i += 1;
             match admin.request(&format!("quit {name}")) {
                 Ok(_) => log.kicks += 1,
-                Err(e) => log.errors.push(e.to_string()),
+                Err(e) => {
+                    broken |= e.breaks_connection();
+                    log.error(e);
+                }
             }
             next_kick = plan.kick_every.map(|d| now + d);
         }
-        if next_wave.is_some_and(|t| t <= now) {
+        if !broken && next_wave.is_some_and(|t| t <= now) {
             let command = if alarm_next {
                 "ACTIVATE_ALARM".to_string()
             } else {
                 format!("SET_INTERVAL {}", plan.set_interval)
             };
             alarm_next = !alarm_next;
-            match wave(&mut admin, &plan, &command) {
+            match wave(admin, &plan, &command) {
                 Ok(w) => log.waves.push(w),
-                Err(e) => log.errors.push(e.to_string()),
+                Err(e) => {
+                    broken |= e.breaks_connection();
+                    log.error(e);
+                }
             }
             next_wave = plan.command_every.map(|d| Instant::now() + d);
+        }
+        if broken {
+            link = Link::Down {
+                retry_at: Instant::now() + backoff.next_delay(&mut rng),
+            };
         }
     }
     log
@@ -320,6 +416,59 @@ mod tests {
             (w.id, w.reached, w.acked, w.timed_out, w.elapsed_us, w.done),
             (7, 3, 2, 1, 900, true)
         );
+    }
+
+    /// An admin peer that answers `ok` to every line, but hangs up after
+    /// the first line of its first connection (a hub going away).
+    fn flaky_admin() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for (n, s) in l.incoming().enumerate() {
+                let Ok(s) = s else { return };
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(s.try_clone().unwrap());
+                    let mut w = s;
+                    let mut line = String::new();
+                    while matches!(r.read_line(&mut line), Ok(k) if k > 0) {
+                        if w.write_all(b"{\"ok\":true}\n").is_err() || n == 0 {
+                            return;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn reconnects_after_the_admin_connection_breaks() {
+        let now = Instant::now();
+        let log = run(OperatorPlan {
+            admin: flaky_admin(),
+            command_every: None,
+            set_interval: 1,
+            kick_every: Some(Duration::from_millis(50)),
+            kick_names: vec!["Sensor1".into()],
+            epoch: now,
+            measure_from: now,
+            stop_at: now + Duration::from_millis(800),
+            wave_sent_ns: Arc::new(AtomicU64::new(0)),
+            seed: 1,
+        });
+        assert_eq!(log.reconnects, 1, "{log:?}");
+        assert!(log.kicks >= 5, "{log:?}");
+        assert_eq!(log.errors.len(), 1, "{log:?}");
+    }
+
+    #[test]
+    fn repeated_errors_fold_into_one_entry() {
+        let mut log = OperatorLog::default();
+        for e in ["a", "b", "b", "b", "a"] {
+            log.error(e);
+        }
+        assert_eq!(log.errors, ["a", "b (×3)", "a"]);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::config::RunConfig;
 use crate::histo::{Kind, Latencies, LatencySummary};
 use crate::machine::{Machine, UdpSnmp};
 use crate::operator::{OperatorLog, Wave};
+use crate::outage::OutageSummary;
+use crate::timeline::Sample;
 
 /// Version of the report layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -34,6 +36,8 @@ pub struct Report {
     pub hub_stats: Option<Value>,
     /// Every raw counter, summed over workers.
     pub counters: Counters,
+    /// One sample per second of the run (see `timeline.rs`).
+    pub timeline: Vec<Sample>,
     /// Threshold breaches; empty means the run passed.
     pub breaches: Vec<String>,
     pub ok: bool,
@@ -69,6 +73,13 @@ pub struct Devices {
     /// First connect → last device's first registration, ms (`null` if
     /// not every device registered).
     pub time_to_register_all_ms: Option<u64>,
+    /// Spans with fewer than all devices up, between the fleet's first full
+    /// registration and the stop (0 and `null`s if it never fully registered).
+    pub outage_count: u64,
+    /// The longest such span, ms.
+    pub longest_outage_ms: Option<u64>,
+    /// Their total, ms.
+    pub outage_total_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,7 +119,10 @@ pub struct Commands {
     pub set_interval_applied: u64,
     pub alarms_activated: u64,
     pub kicks: u64,
+    /// Admin errors; a run of identical ones is one entry ending `(×n)`.
     pub errors: Vec<String>,
+    /// Admin connections re-opened after one failed or broke.
+    pub admin_reconnects: u64,
     pub wave_list: Vec<Wave>,
 }
 
@@ -146,6 +160,9 @@ pub struct Inputs<'a> {
     pub snmp_delta: Option<UdpSnmp>,
     pub cpu: Cpu,
     pub time_to_register_all_ms: Option<u64>,
+    pub timeline: Vec<Sample>,
+    /// `None` when the fleet never fully registered.
+    pub outages: Option<OutageSummary>,
 }
 
 impl Report {
@@ -180,6 +197,9 @@ impl Report {
                 disconnects: c.disconnects,
                 connect_failures: c.connect_failures,
                 time_to_register_all_ms: i.time_to_register_all_ms,
+                outage_count: i.outages.map_or(0, |o| o.count),
+                longest_outage_ms: i.outages.map(|o| o.longest.as_millis() as u64),
+                outage_total_ms: i.outages.map(|o| o.total.as_millis() as u64),
             },
             udp: Udp {
                 generated: c.generated,
@@ -215,6 +235,7 @@ impl Report {
                 set_interval_applied: c.set_interval_applied,
                 alarms_activated: c.alarms_activated,
                 kicks: i.operator.kicks,
+                admin_reconnects: i.operator.reconnects,
                 errors: i.operator.errors,
                 wave_list: i.operator.waves,
             },
@@ -228,6 +249,7 @@ impl Report {
             cpu: i.cpu,
             hub_stats: i.hub_stats,
             counters: c,
+            timeline: i.timeline,
             run: i.run,
             config: i.cfg.clone(),
             breaches: Vec::new(),

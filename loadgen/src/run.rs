@@ -19,9 +19,11 @@ use crate::embedded::{EmbeddedHub, HubAddrs};
 use crate::histo::{Kind, Latencies};
 use crate::machine::{self, Machine, UdpSnmp};
 use crate::operator::{self, OperatorPlan};
+use crate::outage;
 use crate::progress::{Mode, Progress};
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
+use crate::timeline::Timeline;
 use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
 /// Delay between planning and the first connect, so every thread is up.
@@ -31,6 +33,9 @@ pub const START_DELAY: Duration = Duration::from_millis(50);
 pub const HARD_STOP_SLACK: Duration = Duration::from_secs(5);
 /// How often the main thread wakes to merge and print progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// The main thread samples this long after each whole second, by which time
+/// every worker's report for that second (sent on the second) has arrived.
+pub const SAMPLE_SKEW: Duration = Duration::from_millis(20);
 
 /// Why a run could not be carried out.
 #[derive(Debug)]
@@ -107,7 +112,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             measure_from,
             stop_at,
             drain_deadline,
-            epoch,
+            // The operator's origin too: `wave_sent_ns` counts from here.
+            epoch: start,
             wave_sent_ns: wave_sent_ns.clone(),
             abort: abort.clone(),
         };
@@ -131,6 +137,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         measure_from,
         stop_at,
         wave_sent_ns,
+        seed: cfg.seed,
     };
     let op = std::thread::Builder::new()
         .name("lg-operator".into())
@@ -143,7 +150,12 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut done = vec![false; cfg.threads];
     let mut lat = Latencies::new();
     let mut progress = Progress::new(Mode::detect(cfg.quiet));
-    let mut next_progress = Instant::now() + PROGRESS_EVERY;
+    let mut timeline = Timeline::new();
+    let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
+    let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
+    // Just after whole seconds from the start, when the workers report, so
+    // timeline sample k is the fleet at second k.
+    let mut next_progress = start + PROGRESS_EVERY + SAMPLE_SKEW;
     let hard_stop = drain_deadline + HARD_STOP_SLACK;
     while done.iter().any(|d| !d) && Instant::now() < hard_stop {
         let wait = next_progress.saturating_duration_since(Instant::now());
@@ -156,6 +168,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
                 };
                 latest[r.worker] = r.counters;
                 reg_at[r.worker] = r.all_registered_at;
+                outage_spans.extend_from_slice(&r.outages);
+                outage_open[r.worker] = r.outage_open_since;
                 lat.merge(&r.lat);
                 done[r.worker] |= fin;
             }
@@ -166,9 +180,12 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             next_progress += PROGRESS_EVERY;
             let total = sum(&latest);
             progress.update(start.elapsed(), cfg.devices, &total, &lat);
+            timeline.sample(timeline.next_t_s(), &total);
         }
     }
     progress.finish();
+    // The partial last second, so each column sums to the totals.
+    timeline.sample(timeline.next_t_s(), &sum(&latest));
     abort.store(true, Ordering::Relaxed);
     for t in threads {
         if done.iter().all(|&d| d) {
@@ -205,6 +222,16 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     } else {
         None
     };
+    // Outages count from the fleet's first full registration to the stop.
+    let outages = reg_at
+        .iter()
+        .copied()
+        .collect::<Option<Vec<Instant>>>()
+        .and_then(|v| v.into_iter().max())
+        .map(|from| {
+            outage_spans.extend(outage_open.iter().flatten().map(|&s| (s, stop_at)));
+            outage::summarize(&mut outage_spans, from, stop_at)
+        });
     let run = RunInfo {
         command_line: argv,
         seed: cfg.seed,
@@ -234,6 +261,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             threads: threads_cpu,
         },
         time_to_register_all_ms,
+        timeline: timeline.into_samples(),
+        outages,
     }))
 }
 

@@ -23,12 +23,15 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::accounting::Counters;
 use crate::device::{Ctx, Device, Reply};
 use crate::histo::Latencies;
+use crate::outage::OutageTracker;
 use hub::limits::{MAX_DATAGRAM, MAX_LINE};
 use hub::protocol::{Datagram, LineFramer, ACK_TEXT};
 
 /// Longest the loop sleeps, so stop and abort flags are seen promptly.
 pub const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
-/// How often counters and histograms go to the main thread.
+/// How often counters and histograms go to the main thread: on each whole
+/// second after the run's start (`epoch`), so every worker reports the same
+/// instant and the report's timeline is not smeared.
 pub const TICK: Duration = Duration::from_secs(1);
 /// Readiness events handled per `poll` call.
 pub const EVENTS: usize = 1024;
@@ -36,6 +39,9 @@ pub const EVENTS: usize = 1024;
 pub const READ_BUF: usize = 4096;
 /// After the stop time, wait at least this long for trailing ACKs.
 pub const MIN_DRAIN: Duration = Duration::from_millis(200);
+/// Socket errors (a refused datagram's ICMP) skipped per UDP readiness
+/// event before giving up on it; each is reported once by the kernel.
+pub const MAX_UDP_ERRORS_PER_EVENT: u32 = 8;
 
 /// What a worker tells the main thread.
 #[derive(Debug)]
@@ -54,6 +60,10 @@ pub struct Report {
     pub lat: Box<Latencies>,
     /// When the last device of this shard first registered.
     pub all_registered_at: Option<Instant>,
+    /// Outages of this shard that ended since the last report.
+    pub outages: Vec<(Instant, Instant)>,
+    /// Start of this shard's outage in progress.
+    pub outage_open_since: Option<Instant>,
 }
 
 /// One device as the worker plans it.
@@ -72,7 +82,7 @@ pub struct WorkerPlan {
     pub measure_from: Instant,
     pub stop_at: Instant,
     pub drain_deadline: Instant,
-    /// Origin of `wave_sent_ns`.
+    /// The run's start: origin of `wave_sent_ns` and of the ticks.
     pub epoch: Instant,
     /// Nanoseconds after `epoch` when the current wave was sent; 0 = none.
     pub wave_sent_ns: Arc<AtomicU64>,
@@ -107,6 +117,7 @@ struct Worker {
     wave_sent_ns: Arc<AtomicU64>,
     ts: String,
     all_registered_at: Option<Instant>,
+    outages: OutageTracker,
     rbuf: Box<[u8; READ_BUF]>,
     dbuf: [u8; MAX_DATAGRAM],
 }
@@ -132,6 +143,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         wave_sent_ns,
         abort,
     } = plan;
+    let outages = OutageTracker::new(devices.len());
     let mut w = Worker {
         plan_id: id,
         poll: Poll::new()?,
@@ -159,6 +171,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         wave_sent_ns,
         ts: crate::timestamp::now(),
         all_registered_at: None,
+        outages,
         rbuf: Box::new([0; READ_BUF]),
         dbuf: [0; MAX_DATAGRAM],
     };
@@ -166,7 +179,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         w.reschedule(i);
     }
     let mut events = Events::with_capacity(EVENTS);
-    let mut next_tick = Instant::now() + TICK;
+    let mut next_tick = epoch + TICK;
     loop {
         let now = Instant::now();
         let wait = w
@@ -174,7 +187,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             .peek()
             .map(|Reverse((t, _))| t.saturating_duration_since(now))
             .unwrap_or(MAX_POLL_WAIT)
-            .min(MAX_POLL_WAIT);
+            .min(MAX_POLL_WAIT)
+            .min(next_tick.saturating_duration_since(now));
         if let Err(e) = w.poll.poll(&mut events, Some(wait)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -197,8 +211,12 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         if w.all_registered_at.is_none() && w.counters.ever_registered == w.slots.len() as u64 {
             w.all_registered_at = Some(now);
         }
+        let all_registered = w.all_registered_at.is_some();
+        w.outages.observe(now, w.counters.up, all_registered);
         if now >= next_tick {
-            next_tick = now + TICK;
+            while next_tick <= now {
+                next_tick += TICK;
+            }
             w.ts = crate::timestamp::now();
             let lat = Box::new(std::mem::take(&mut w.lat));
             let _ = tx.send(WorkerMsg::Tick(Report {
@@ -206,6 +224,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
                 counters: w.counters,
                 lat,
                 all_registered_at: w.all_registered_at,
+                outages: w.outages.take_closed(),
+                outage_open_since: w.outages.open_since(),
             }));
         }
         let drained = now >= stop_at + MIN_DRAIN && w.counters.in_flight == 0;
@@ -219,6 +239,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         counters: w.counters,
         lat: Box::new(w.lat),
         all_registered_at: w.all_registered_at,
+        outages: w.outages.take_closed(),
+        outage_open_since: w.outages.open_since(),
     }));
     Ok(())
 }
@@ -540,10 +562,18 @@ impl Worker {
             stop_at: *stop_at,
         };
         let Some(udp) = slot.udp.as_ref() else { return };
+        let mut errors = 0;
         loop {
             match udp.recv(&mut rbuf[..]) {
                 Ok(n) => slot.dev.data.on_status(now, &rbuf[..n], &mut ctx),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A datagram sent while the hub was down came back as ICMP
+                // port unreachable. The kernel reports that once, ahead of
+                // any STATUS still queued: keep draining, or that STATUS
+                // sits unread (edge-triggered) and is later matched to the
+                // wrong cycle.
+                Err(_) if errors < MAX_UDP_ERRORS_PER_EVENT => errors += 1,
                 Err(_) => break,
             }
         }

@@ -140,6 +140,21 @@ fn small_fleet_accounts_for_every_datagram() {
     assert_eq!(u(&r, "commands.timed_out"), 0);
     assert!(u(&r, "commands.set_interval_applied") >= 20);
     assert!(u(&r, "commands.alarms_activated") >= 1);
+    // A device ACKs before the hub can report the wave done, so command
+    // latency never exceeds the slowest wave as loadgen observed it (this
+    // caught workers and operator timing waves from different origins).
+    let slowest = r["commands"]["wave_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| u(w, "observed_us"))
+        .max()
+        .unwrap();
+    let rtt_max = u(&r, "latency_us.command_rtt.max");
+    assert!(
+        rtt_max <= slowest + slowest / 100 + 1,
+        "command_rtt max {rtt_max} µs > slowest wave {slowest} µs"
+    );
     assert!(r["hub_stats"]["stats"].is_object());
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use hub::protocol::Command;
 
 use crate::accounting::Counters;
+use crate::backoff::Backoff;
 use crate::histo::{Kind, Latencies};
 use crate::rng::SplitMix64;
 use data::{Data, Outgoing, Pacing};
@@ -65,8 +66,9 @@ pub struct Device {
     pub name: Box<str>,
     pub kind: Box<str>,
     link: Link,
-    /// Consecutive failed or dropped connections, for the backoff.
-    attempts: u32,
+    /// Reconnect delays; reset by each registration. Refused connects while
+    /// the hub is down count as failures too, so they back off, not spin.
+    backoff: Backoff,
     ever_registered: bool,
     pub rng: SplitMix64,
     pub data: Data,
@@ -85,7 +87,7 @@ impl Device {
             name,
             kind,
             link: Link::Waiting { at: connect_at },
-            attempts: 0,
+            backoff: Backoff::new(RECONNECT_BASE, RECONNECT_MAX),
             ever_registered: false,
             rng,
             data,
@@ -148,7 +150,7 @@ impl Device {
         out.extend_from_slice(self.kind.as_bytes());
         out.push(b'\n');
         self.link = Link::Up;
-        self.attempts = 0;
+        self.backoff.reset();
         let c = &mut *ctx.counters;
         c.registrations += 1;
         c.up += 1;
@@ -224,12 +226,8 @@ impl Device {
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
-        self.attempts = self.attempts.saturating_add(1);
-        let exp = RECONNECT_BASE.saturating_mul(1 << self.attempts.min(16).saturating_sub(1));
-        let base = exp.min(RECONNECT_MAX);
-        let jitter = 0.5 + self.rng.next_f64();
         self.link = Link::Waiting {
-            at: now + base.mul_f64(jitter),
+            at: now + self.backoff.next_delay(&mut self.rng),
         };
     }
 

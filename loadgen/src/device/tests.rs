@@ -138,3 +138,42 @@ fn no_connects_after_stop_and_finish_counts_open() {
     d.finish(&mut h.ctx());
     assert_eq!(d.next_wake(), None);
 }
+
+#[test]
+fn refused_connects_while_the_hub_is_down_back_off_without_spinning() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    d.poll_connect(h.t0, &mut h.ctx());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    // The hub dies: EOF, then every connect is refused for 10 s.
+    d.on_closed(h.t0, &mut h.ctx());
+    let down_until = h.t0 + 10 * SEC;
+    let mut t = h.t0;
+    let mut tries = 0u32;
+    let mut longest_gap = Duration::ZERO;
+    loop {
+        let Link::Waiting { at } = d.link else {
+            panic!("{:?}", d.link)
+        };
+        longest_gap = longest_gap.max(at - t);
+        t = at;
+        assert!(d.poll_connect(t, &mut h.ctx()));
+        if t >= down_until {
+            break;
+        }
+        d.on_connect_failed(t, &mut h.ctx());
+        tries += 1;
+    }
+    // 50 ms doubling to 5 s: a handful of tries, not a spin.
+    assert!((4..=10).contains(&tries), "{tries} tries");
+    assert_eq!(h.c.connect_failures, u64::from(tries));
+    assert!(longest_gap <= RECONNECT_MAX * 3 / 2, "{longest_gap:?}");
+    // Back up: the next drop starts from the base delay again.
+    d.on_connected(t, &mut Vec::new(), &mut h.ctx());
+    assert_eq!(h.c.reconnects, 1);
+    d.on_closed(t, &mut h.ctx());
+    let Link::Waiting { at } = d.link else {
+        panic!()
+    };
+    assert!(at - t < RECONNECT_BASE * 3 / 2);
+}

@@ -1,0 +1,102 @@
+//! The report's `timeline`: one sample per second of the run, built by the
+//! main thread from the workers' merged cumulative counters at each progress
+//! tick (so a sample lags the truth by up to one worker tick, ≤ 1 s). Rates
+//! are per-second differences; `devices_up` is the gauge. A final sample
+//! covers the partial second until the workers finished, so each
+//! per-second column sums to the report's total.
+
+use serde::Serialize;
+
+use crate::accounting::Counters;
+
+/// One second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// Seconds since the run started, at the end of the second sampled.
+    pub t_s: u64,
+    /// Devices registered at the sample (gauge).
+    pub devices_up: u64,
+    /// In this second (measured cycles only, as `udp.sent`).
+    pub datagrams_sent: u64,
+    /// STATUS replies matched in this second.
+    pub statuses: u64,
+    /// Cycles whose STATUS timed out in this second.
+    pub status_timeouts: u64,
+    /// Re-registrations in this second.
+    pub reconnects: u64,
+    /// Connects that failed or were refused in this second.
+    pub connect_failures: u64,
+}
+
+/// Samples in order, and the counters of the previous one.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    last: Counters,
+    samples: Vec<Sample>,
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Timeline::default()
+    }
+
+    /// Adds the sample for second `t_s` from the fleet's cumulative counters.
+    pub fn sample(&mut self, t_s: u64, c: &Counters) {
+        let p = &self.last;
+        self.samples.push(Sample {
+            t_s,
+            devices_up: c.up,
+            datagrams_sent: c.sent.saturating_sub(p.sent),
+            statuses: c.statuses.saturating_sub(p.statuses),
+            status_timeouts: c.status_timeouts.saturating_sub(p.status_timeouts),
+            reconnects: c.reconnects.saturating_sub(p.reconnects),
+            connect_failures: c.connect_failures.saturating_sub(p.connect_failures),
+        });
+        self.last = *c;
+    }
+
+    /// The second after the last sample.
+    pub fn next_t_s(&self) -> u64 {
+        self.samples.last().map_or(1, |s| s.t_s + 1)
+    }
+
+    pub fn into_samples(self) -> Vec<Sample> {
+        self.samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_per_second_differences_and_sum_to_totals() {
+        let mut t = Timeline::new();
+        let mut c = Counters {
+            up: 20,
+            sent: 100,
+            statuses: 10,
+            ..Default::default()
+        };
+        t.sample(t.next_t_s(), &c);
+        c.up = 5;
+        c.sent = 130;
+        c.statuses = 13;
+        c.status_timeouts = 15;
+        c.connect_failures = 30;
+        t.sample(t.next_t_s(), &c);
+        c.up = 20;
+        c.reconnects = 15;
+        t.sample(t.next_t_s(), &c);
+        let s = t.into_samples();
+        assert_eq!(s.iter().map(|s| s.t_s).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            s.iter().map(|s| s.devices_up).collect::<Vec<_>>(),
+            [20, 5, 20]
+        );
+        assert_eq!((s[1].datagrams_sent, s[1].statuses), (30, 3));
+        assert_eq!((s[1].status_timeouts, s[1].connect_failures), (15, 30));
+        assert_eq!(s.iter().map(|s| s.datagrams_sent).sum::<u64>(), 130);
+        assert_eq!(s[2].reconnects, 15);
+    }
+}
