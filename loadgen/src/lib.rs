@@ -9,19 +9,29 @@
 //! (admin-port waves); workers send [`accounting`] counters and [`histo`]
 //! histograms to the main thread every second (progress) and at the end
 //! (report). [`classic`] plays the original single-device clients.
+//!
+//! Offline tools read reports back ([`reportfile`]): [`merge`] adds reports
+//! of one load exactly, [`hgrm`] exports histograms for HdrHistogram
+//! plotters, [`table`] prints reports side by side for `scripts/compare.sh`.
+//! [`limits_bench`] measures the machine's bare limits beside the hub.
 pub mod accounting;
 pub mod classic;
 pub mod cli;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod hgrm;
 pub mod histo;
 pub mod limits;
+pub mod limits_bench;
 pub mod machine;
+pub mod merge;
 pub mod operator;
 pub mod progress;
 pub mod report;
+pub mod reportfile;
 pub mod rng;
 pub mod run;
+pub mod table;
 pub mod timestamp;
 pub mod worker;
