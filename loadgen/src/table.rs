@@ -8,7 +8,8 @@
 //! - `scenarios.dat`: closed-loop reports, `label dgram/s unexplained
 //!   injected_drops reported_missing status_timeouts`;
 //! - `sweep.dat`: open-loop reports by offered rate, `rate dgram/s
-//!   unexplained missing_not_injected status_timeouts`.
+//!   unexplained missing_not_injected status_timeouts`;
+//! - `knee.dat`: `last_clean_rate first_troubled_rate` (empty: no knee).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,13 @@ pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String
             let _ = write!(out, "{:>COL_W$}", if id == "ok" { "ok" } else { "FAILED" });
         }
         out.push('\n');
+        if let Some((clean, lossy)) = knee(reports) {
+            let clean = clean.map_or("none".to_string(), |c| format!("{c:.0}/s"));
+            let _ = writeln!(
+                out,
+                "rate sweep knee: trouble from --rate {lossy:.0}/s (last clean: {clean})"
+            );
+        }
     }
     if !limits.is_empty() {
         out.push('\n');
@@ -229,6 +237,10 @@ pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileErr
         }
     }
     sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let knee_text = match knee(reports) {
+        Some((clean, lossy)) => format!("{} {}\n", clean.unwrap_or(0.0), lossy),
+        None => String::new(),
+    };
     let sweep_text = "# rate dgram_per_s unexplained missing_not_injected status_timeouts\n"
         .to_string()
         + &sweep.into_iter().map(|s| s.1).collect::<String>();
@@ -236,11 +248,32 @@ pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileErr
         ("inputs.tsv", inputs),
         ("scenarios.dat", scen),
         ("sweep.dat", sweep_text),
+        ("knee.dat", knee_text),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|e| FileError::Io(p.clone(), e))?;
     }
     Ok(())
+}
+
+/// Whether an open-loop report shows trouble: unexplained loss, STATUS
+/// timeouts or a failed accounting identity.
+pub fn troubled(r: &Value) -> bool {
+    f(r, "udp.unexplained_loss").unwrap_or(0.0) != 0.0
+        || f(r, "udp.status_timeouts").unwrap_or(0.0) > 0.0
+        || at(r, "udp.identity").and_then(Value::as_str) != Some("ok")
+}
+
+/// The rate sweep's knee: `(highest clean rate below it, first troubled
+/// rate)`, or `None` when no open-loop report is troubled.
+pub fn knee(reports: &[(String, Value)]) -> Option<(Option<f64>, f64)> {
+    let mut pts: Vec<(f64, bool)> = reports
+        .iter()
+        .filter_map(|(_, r)| Some((f(r, "config.pace.rate")?, troubled(r))))
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let i = pts.iter().position(|p| p.1)?;
+    Some((i.checked_sub(1).map(|j| pts[j].0), pts[i].0))
 }
 
 /// Loads `files`, prints the table, writes the data files if asked.

@@ -1,5 +1,5 @@
-//! (b) Connection intake: a bare blocking accept-and-read loop (accept,
-//! read the registration line, next) against the hub's connect+register,
+//! (b) Connection intake: a bare blocking accept-and-read loop (accept
+//! all `n`, then read the registration line of each) against the hub's connect+register,
 //! both fed by [`fleet::connect`]. The hub is done when its admin `stats`
 //! shows every device registered.
 
@@ -35,15 +35,19 @@ pub fn bare_round(n: usize) -> Result<f64, BenchError> {
         .name("bare-accept".into())
         .spawn(
             move || -> Result<(Instant, Vec<std::net::TcpStream>), BenchError> {
+                // Accept everything first, then read: the loop never waits
+                // on one client's write while others queue in the backlog.
                 let mut held = Vec::with_capacity(n);
-                let mut line = String::new();
                 for _ in 0..n {
                     let (s, _) = l.accept()?;
                     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    held.push(s);
+                }
+                let mut line = String::new();
+                for s in &mut held {
                     let mut r = BufReader::new(s);
                     line.clear();
                     r.read_line(&mut line)?;
-                    held.push(r.into_inner());
                 }
                 Ok((Instant::now(), held))
             },
