@@ -1,5 +1,5 @@
 //! The command line, as clap sees it. `loadgen [FLAGS]` is shorthand for
-//! `loadgen run [FLAGS]`; other subcommands (`classic`, `merge`) slot into
+//! `loadgen run [FLAGS]`; other subcommands (`classic`, `merge`, `hgrm`, `table`, `limits`) slot into
 //! [`Cmd`] without touching the run flags. Raw flags go to
 //! [`crate::config::RunConfig::from_args`], which validates them.
 
@@ -37,6 +37,47 @@ pub enum Cmd {
     Run(RunArgs),
     /// Play the original single-device clients (`tcp`, `udp`, or both).
     Classic(crate::classic::ClassicArgs),
+    /// Merge reports of one load (split by device range or generator).
+    Merge(MergeArgs),
+    /// Export each latency histogram of a report as an HdrHistogram `.hgrm`.
+    Hgrm(HgrmArgs),
+    /// Print reports (and `limits` files) side by side.
+    Table(TableArgs),
+    /// Measure this machine's bare limits beside the embedded hub.
+    Limits(crate::limits_bench::LimitsArgs),
+}
+
+/// Flags of `loadgen merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Reports to merge (at least two).
+    #[arg(required = true, num_args = 2..)]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Flags of `loadgen hgrm`.
+#[derive(Debug, Clone, Args)]
+pub struct HgrmArgs {
+    /// Reports whose histograms to export.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Directory for the `.hgrm` files (default: beside each report).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Flags of `loadgen table`.
+#[derive(Debug, Clone, Args)]
+pub struct TableArgs {
+    /// Reports and `limits` files; ratios are to the first of each kind.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also write gnuplot data files (`scenarios.dat`, `sweep.dat`) here.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

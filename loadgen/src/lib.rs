@@ -11,6 +11,11 @@
 //! (report). The main thread turns those into the report's per-second
 //! [`timeline`] and the fleet's [`outage`]s; devices and operator reconnect
 //! with [`backoff`]. [`classic`] plays the original single-device clients.
+//!
+//! Offline tools read reports back ([`reportfile`]): [`merge`] adds reports
+//! of one load exactly, [`hgrm`] exports histograms for HdrHistogram
+//! plotters, [`table`] prints reports side by side for `scripts/compare.sh`.
+//! [`limits_bench`] measures the machine's bare limits beside the hub.
 pub mod accounting;
 pub mod backoff;
 pub mod classic;
@@ -18,15 +23,20 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod hgrm;
 pub mod histo;
 pub mod limits;
+pub mod limits_bench;
 pub mod machine;
+pub mod merge;
 pub mod operator;
 pub mod outage;
 pub mod progress;
 pub mod report;
+pub mod reportfile;
 pub mod rng;
 pub mod run;
+pub mod table;
 pub mod timeline;
 pub mod timestamp;
 pub mod worker;

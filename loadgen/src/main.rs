@@ -28,6 +28,36 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         },
+        Cmd::Merge(a) => offline(
+            loadgen::merge::merge_files(&a.reports)
+                .and_then(|m| loadgen::merge::write(&m, a.out.as_deref()).map_err(Into::into)),
+        ),
+        Cmd::Hgrm(a) => offline(a.reports.iter().try_for_each(|r| {
+            for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
+                println!("{}", p.display());
+            }
+            Ok::<(), loadgen::reportfile::FileError>(())
+        })),
+        Cmd::Table(a) => offline(loadgen::table::run(&a.files, a.data_dir.as_deref())),
+        Cmd::Limits(a) => match loadgen::limits_bench::run(&a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen limits: {e}");
+                ExitCode::from(3)
+            }
+        },
+    }
+}
+
+/// Exit code of an offline subcommand: 0, or 2 with one line on stderr
+/// (bad input files are the caller's to fix).
+fn offline<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

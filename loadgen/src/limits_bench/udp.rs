@@ -1,0 +1,129 @@
+//! (a) UDP ingest: CPU per datagram of a bare blocking `recv_from` thread
+//! and of the hub's loop thread, both fed the same 50-byte readings by
+//! [`blast`] (1000 devices × SEQ 1..10, so every tenth closes a cycle and
+//! the hub answers a STATUS: that is part of its cost).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::cpu::{find_thread, thread_cpu, tid};
+use super::{hub_config, BenchError};
+use crate::operator::query;
+
+/// Device names the sender cycles through.
+pub const DEVICES: usize = 1000;
+/// A receiver is done when its count (or CPU clock) has not moved this long.
+pub const SETTLE: Duration = Duration::from_millis(300);
+/// Longest a round may take to settle.
+pub const ROUND_LIMIT: Duration = Duration::from_secs(30);
+/// Read timeout of the bare receiver, so it sees the stop flag.
+const RECV_POLL: Duration = Duration::from_millis(50);
+
+/// One round's result.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    pub sent: u64,
+    pub received: u64,
+    pub cpu: Duration,
+}
+
+impl Round {
+    pub fn ns_per_datagram(&self) -> f64 {
+        self.cpu.as_nanos() as f64 / self.received.max(1) as f64
+    }
+}
+
+/// The readings, in the original `name,time,type,value,SEQ:n` shape.
+pub fn payloads() -> Vec<Vec<u8>> {
+    (1..=10)
+        .flat_map(|seq| {
+            (0..DEVICES).map(move |d| {
+                format!("S{d:04},2025-10-22 18:20:15,temperature,24.8,SEQ:{seq}").into_bytes()
+            })
+        })
+        .collect()
+}
+
+/// Sends `n` datagrams to `to` as fast as one thread can.
+pub fn blast(to: SocketAddr, n: u64, msgs: &[Vec<u8>]) -> Result<(), BenchError> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    for i in 0..n as usize {
+        // A full socket buffer drops the datagram; the receiver's count says.
+        let _ = s.send_to(&msgs[i % msgs.len()], to);
+    }
+    Ok(())
+}
+
+/// Polls `read` until it stops moving (or [`ROUND_LIMIT`]).
+fn settle(mut read: impl FnMut() -> u64) -> u64 {
+    let mut last = read();
+    let deadline = Instant::now() + ROUND_LIMIT;
+    loop {
+        std::thread::sleep(SETTLE);
+        let now = read();
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// A bare receiver with the hub's receive buffer size.
+pub fn bare_round(n: u64, msgs: &[Vec<u8>]) -> Result<Round, BenchError> {
+    let rcvbuf = hub_config().udp_rcvbuf;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+    sock.set_recv_buffer_size(rcvbuf)?;
+    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(RECV_POLL))?;
+    let addr = sock.local_addr()?;
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, s) = (count.clone(), stop.clone());
+    let rx = std::thread::Builder::new()
+        .name("bare-udp".into())
+        .spawn(move || {
+            let t0 = thread_cpu(tid());
+            let mut buf = [0u8; 2048];
+            while !s.load(Ordering::Relaxed) {
+                if sock.recv_from(&mut buf).is_ok() {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            thread_cpu(tid()) - t0
+        })?;
+    std::thread::sleep(Duration::from_millis(20));
+    let sent = blast(addr, n, msgs);
+    settle(|| count.load(Ordering::Relaxed));
+    stop.store(true, Ordering::Relaxed);
+    let cpu = rx.join().map_err(|_| BenchError::Thread("bare-udp"))?;
+    sent?;
+    Ok(Round {
+        sent: n,
+        received: count.load(Ordering::Relaxed),
+        cpu,
+    })
+}
+
+/// The embedded hub's loop thread; settles on its CPU clock rather than
+/// polling `stats` (each poll would add admin work to the measurement).
+pub fn hub_round(n: u64, msgs: &[Vec<u8>]) -> Result<Round, BenchError> {
+    let hub = hub::server::Hub::bind(hub_config())?.spawn()?;
+    std::thread::sleep(Duration::from_millis(20));
+    let hub_tid = find_thread("hub").ok_or(BenchError::Thread("hub"))?;
+    let cpu0 = thread_cpu(hub_tid);
+    let sent = blast(hub.udp_addr, n, msgs);
+    settle(|| thread_cpu(hub_tid).as_micros() as u64 / 1000);
+    let cpu = thread_cpu(hub_tid) - cpu0;
+    let stats = query(hub.admin_addr, "stats");
+    hub.shutdown()?;
+    sent?;
+    let received = stats?["stats"]["udp"]["datagrams"].as_u64().unwrap_or(0);
+    Ok(Round {
+        sent: n,
+        received,
+        cpu,
+    })
+}
