@@ -12,4 +12,5 @@ set ylabel "latency (ms)"
 set grid
 set key top left
 # .hgrm columns: Value(us) Percentile TotalCount 1/(1-Percentile).
-plot for [i=1:words(files)] word(files, i) using 4:($1/1000.0) with lines lw 2 title word(labels, i)
+# gnuplot's palette repeats after 8 colours: lines 9+ are dashed.
+plot for [i=1:words(files)] word(files, i) using 4:($1/1000.0) with lines lw 2 dt 1+(i>8) title word(labels, i)
