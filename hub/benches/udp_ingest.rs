@@ -10,7 +10,11 @@
 //! datagram while the hub ingests (the whole process: hub loop, log
 //! writer, sender).
 //!
-//! `cargo bench -p hub --bench udp_ingest [-- --datagrams N --rounds R --json FILE]`
+//! With one sender the receiver keeps up and sleeps between datagrams, so
+//! the figure is dominated by per-wake-up cost; `--senders 2` offers more
+//! than one receiver takes, so queues build and batching shows.
+//!
+//! `cargo bench -p hub --bench udp_ingest [-- --datagrams N --rounds R --senders S --json FILE]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
@@ -83,13 +87,20 @@ fn find_thread(name: &str) -> Option<i32> {
         })
 }
 
-/// Sends `n` datagrams as fast as one thread can; returns the elapsed time.
-fn blast(to: SocketAddr, n: usize, msgs: &[Vec<u8>]) -> Duration {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// Sends `n` datagrams from `senders` threads, each as fast as it can;
+/// returns the elapsed time.
+fn blast(to: SocketAddr, n: usize, msgs: &[Vec<u8>], senders: usize) -> Duration {
     let t = Instant::now();
-    for i in 0..n {
-        let _ = s.send_to(&msgs[i % msgs.len()], to);
-    }
+    std::thread::scope(|sc| {
+        for k in 0..senders {
+            sc.spawn(move || {
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                for i in (k..n).step_by(senders) {
+                    let _ = s.send_to(&msgs[i % msgs.len()], to);
+                }
+            });
+        }
+    });
     t.elapsed()
 }
 
@@ -108,7 +119,7 @@ impl Round {
     }
 }
 
-fn bare_round(n: usize, msgs: &[Vec<u8>]) -> Round {
+fn bare_round(n: usize, msgs: &[Vec<u8>], senders: usize) -> Round {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     sock.set_recv_buffer_size(RCVBUF).unwrap();
     sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
@@ -132,7 +143,7 @@ fn bare_round(n: usize, msgs: &[Vec<u8>]) -> Round {
     });
     std::thread::sleep(Duration::from_millis(50));
     let a0 = ALLOCS.load(Ordering::Relaxed);
-    let send_time = blast(addr, n, msgs);
+    let send_time = blast(addr, n, msgs, senders);
     settle(|| count.load(Ordering::Relaxed));
     let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
     stop.store(true, Ordering::Relaxed);
@@ -170,7 +181,12 @@ fn admin_stats(admin: SocketAddr) -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&line).unwrap()["stats"].clone()
 }
 
-fn hub_round(n: usize, msgs: &[Vec<u8>], log: &std::path::Path) -> (Round, serde_json::Value) {
+fn hub_round(
+    n: usize,
+    msgs: &[Vec<u8>],
+    senders: usize,
+    log: &std::path::Path,
+) -> (Round, serde_json::Value) {
     let mut cfg = HubConfig::embedded(log.to_path_buf());
     cfg.udp_rcvbuf = RCVBUF;
     let hub = Hub::bind(cfg).unwrap().spawn().unwrap();
@@ -179,7 +195,7 @@ fn hub_round(n: usize, msgs: &[Vec<u8>], log: &std::path::Path) -> (Round, serde
     let datagrams = |st: &serde_json::Value| st["udp"]["datagrams"].as_u64().unwrap_or(0);
     let cpu0 = thread_cpu(hub_tid);
     let a0 = ALLOCS.load(Ordering::Relaxed);
-    let send_time = blast(hub.udp_addr, n, msgs);
+    let send_time = blast(hub.udp_addr, n, msgs, senders);
     // Settle on the hub thread's CPU clock rather than polling stats (each
     // stats call would add admin work to the measurement).
     settle(|| thread_cpu(hub_tid).as_micros() as u64 / 1000);
@@ -207,7 +223,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut n, mut rounds, mut json_out) = (1_000_000usize, 5usize, None::<String>);
+    let (mut n, mut rounds, mut json_out, mut senders) =
+        (1_000_000usize, 5usize, None::<String>, 1usize);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--datagrams" => {
@@ -223,6 +240,13 @@ fn main() {
                     .expect("--rounds R")
             }
             "--json" => json_out = args.next(),
+            "--senders" => {
+                senders = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&s| s >= 1)
+                    .expect("--senders N")
+            }
             "--bench" => {}
             other => {
                 eprintln!("udp_ingest: unknown argument {other}");
@@ -233,13 +257,13 @@ fn main() {
     let msgs = payloads();
     let len = msgs.iter().map(Vec::len).sum::<usize>() / msgs.len();
     let log = std::env::temp_dir().join(format!("udp_ingest_{}.log", std::process::id()));
-    println!("udp_ingest: {n} datagrams of ~{len} bytes per round, {rounds} rounds, bare and hub alternating");
+    println!("udp_ingest: {n} datagrams of ~{len} bytes per round from {senders} sender thread(s), {rounds} rounds, bare and hub alternating");
     println!("round  receiver  sent/s      recv      cpu_ns/dgram  allocs/dgram");
     let (mut bare, mut hubr) = (Vec::new(), Vec::new());
     let mut last_stats = serde_json::Value::Null;
     for r in 0..rounds {
-        let b = bare_round(n, &msgs);
-        let (h, st) = hub_round(n, &msgs, &log);
+        let b = bare_round(n, &msgs, senders);
+        let (h, st) = hub_round(n, &msgs, senders, &log);
         last_stats = st;
         for (name, x) in [("bare", b), ("hub", h)] {
             println!(
@@ -279,6 +303,7 @@ fn main() {
             "datagrams_per_round": n,
             "datagram_bytes": len,
             "rounds": rounds,
+            "senders": senders,
             "bare_cpu_ns_per_datagram": bare.iter().map(Round::ns_per).collect::<Vec<_>>(),
             "hub_cpu_ns_per_datagram": hubr.iter().map(Round::ns_per).collect::<Vec<_>>(),
             "median_bare_ns": bare_ns,

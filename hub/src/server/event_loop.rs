@@ -92,10 +92,13 @@ impl EventLoop {
     /// Runs until the stop flag is set (signal, `shutdown`, or the handle).
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut next_tick = Instant::now() + TICK;
+        let mut now = Instant::now();
+        let mut next_tick = now + TICK;
         while !self.stop.load(Ordering::Relaxed) {
+            // `now` is from just after the last poll: the wait may run long
+            // by this turn's work, well inside a tick.
             let timeout = if self.again.is_empty() {
-                next_tick.saturating_duration_since(Instant::now())
+                next_tick.saturating_duration_since(now)
             } else {
                 std::time::Duration::ZERO
             };
@@ -105,7 +108,7 @@ impl EventLoop {
                 }
                 return Err(e);
             }
-            let now = Instant::now();
+            now = Instant::now();
             let again = std::mem::take(&mut self.again);
             for token in again {
                 self.dispatch(token, Readiness::Again, now);

@@ -22,6 +22,8 @@ pub struct RecvBatch {
     addrs: Box<[libc::sockaddr_storage]>,
     iovs: Box<[libc::iovec]>,
     hdrs: Box<[libc::mmsghdr]>,
+    /// Slots the last call filled.
+    used: usize,
 }
 
 // SAFETY: the raw pointers inside `iovs`/`hdrs` only ever point into this
@@ -39,39 +41,48 @@ impl RecvBatch {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let zero_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
-        RecvBatch {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut b = RecvBatch {
             bufs: vec![[0u8; SLOT]; BATCH].into_boxed_slice(),
             addrs: vec![zero_addr; BATCH].into_boxed_slice(),
-            iovs: vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0
-                };
-                BATCH
-            ]
-            .into_boxed_slice(),
+            iovs: vec![empty; BATCH].into_boxed_slice(),
             hdrs: vec![zero_hdr; BATCH].into_boxed_slice(),
+            used: 0,
+        };
+        // The pointers go into the boxed slices' heap memory, which never
+        // moves, so they are set once here rather than on every call.
+        for i in 0..BATCH {
+            b.iovs[i] = libc::iovec {
+                iov_base: b.bufs[i].as_mut_ptr().cast(),
+                iov_len: SLOT,
+            };
+            let h = &mut b.hdrs[i].msg_hdr;
+            h.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut b.iovs[i];
+            h.msg_iovlen = 1;
         }
+        b.used = BATCH;
+        b.reset_used();
+        b
+    }
+
+    /// The kernel rewrites `msg_namelen` of every slot it fills; give those
+    /// slots the full address room back.
+    fn reset_used(&mut self) {
+        for h in &mut self.hdrs[..self.used] {
+            h.msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
+        self.used = 0;
     }
 
     /// Receives up to [`BATCH`] datagrams without blocking. `Ok(0)` means
     /// the socket had nothing (would block).
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        for i in 0..BATCH {
-            self.iovs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: SLOT,
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
-        }
+        self.reset_used();
         // SAFETY: every header points at live buffers of the stated sizes.
         let n = unsafe {
             libc::recvmmsg(
@@ -89,6 +100,7 @@ impl RecvBatch {
                 _ => Err(e),
             };
         }
+        self.used = n as usize;
         Ok(n as usize)
     }
 
