@@ -315,7 +315,10 @@ fn main() {
             "hub_received": hubr.iter().map(|r| r.received).collect::<Vec<_>>(),
             "bare_received": bare.iter().map(|r| r.received).collect::<Vec<_>>(),
         });
-        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()) {
+            eprintln!("udp_ingest: cannot write {path}: {e} (cargo bench runs in hub/; give an absolute path)");
+            std::process::exit(1);
+        }
         println!("wrote {path}");
     }
 }
