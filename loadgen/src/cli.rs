@@ -141,10 +141,14 @@ pub struct RunArgs {
     /// Seed of the loss and jitter RNG (default: from the clock; reported).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// External hub address (loopback only). Without it an embedded hub is
-    /// started on free loopback ports.
+    /// External hub address (loopback unless --allow-remote). Without it an
+    /// embedded hub is started on free loopback ports.
     #[arg(long)]
     pub hub: Option<String>,
+    /// Allow a --hub and --source-ips off loopback (a load test floods its
+    /// target: point it only at a hub you run).
+    #[arg(long)]
+    pub allow_remote: bool,
     #[arg(long, default_value_t = 5050)]
     pub tcp_port: u16,
     #[arg(long, default_value_t = 6060)]

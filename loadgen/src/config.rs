@@ -166,7 +166,7 @@ impl RunConfig {
         let target = match &a.hub {
             None => Target::Embedded,
             Some(host) => {
-                let ip = resolve_loopback(host)?;
+                let ip = resolve_hub(host, a.allow_remote)?;
                 Target::External {
                     tcp: SocketAddr::new(ip, a.tcp_port),
                     udp: SocketAddr::new(ip, a.udp_port),
@@ -195,7 +195,7 @@ impl RunConfig {
         }
         let source_ips = match &a.source_ips {
             None => Vec::new(),
-            Some(s) => parse_source_ips(s)?,
+            Some(s) => parse_source_ips(s, a.allow_remote)?,
         };
         Ok(RunConfig {
             devices: a.devices,
@@ -247,33 +247,38 @@ impl RunConfig {
     }
 }
 
-/// Resolves `host` and insists on a loopback address: loadgen never sends
-/// traffic off the machine.
-fn resolve_loopback(host: &str) -> Result<IpAddr, ConfigError> {
+/// Resolves `host`. Without `allow_remote` it insists on a loopback
+/// address, so a typo never floods another machine.
+fn resolve_hub(host: &str, allow_remote: bool) -> Result<IpAddr, ConfigError> {
     let addrs: Vec<SocketAddr> = (host, 0)
         .to_socket_addrs()
         .map_err(|e| bad(format!("--hub {host}: {e}")))?
         .collect();
-    addrs
-        .iter()
-        .map(|a| a.ip())
-        .find(|ip| ip.is_loopback())
-        .ok_or_else(|| {
-            bad(format!(
-                "--hub {host}: only loopback hubs (127.0.0.0/8, ::1) are allowed"
-            ))
-        })
+    let mut ips = addrs.iter().map(|a| a.ip());
+    if allow_remote {
+        return ips
+            .next()
+            .ok_or_else(|| bad(format!("--hub {host}: no address")));
+    }
+    ips.find(|ip| ip.is_loopback()).ok_or_else(|| {
+        bad(format!(
+            "--hub {host}: not a loopback address; add --allow-remote to load a hub on another host"
+        ))
+    })
 }
 
-/// Parses `a-b` or `a,b,c` into loopback IPv4 addresses.
-pub fn parse_source_ips(s: &str) -> Result<Vec<Ipv4Addr>, ConfigError> {
+/// Parses `a-b` or `a,b,c` into IPv4 addresses (loopback ones unless
+/// `allow_remote`).
+pub fn parse_source_ips(s: &str, allow_remote: bool) -> Result<Vec<Ipv4Addr>, ConfigError> {
     let parse = |t: &str| -> Result<Ipv4Addr, ConfigError> {
         let ip: Ipv4Addr = t
             .trim()
             .parse()
             .map_err(|_| bad(format!("--source-ips: `{t}` is not an IPv4 address")))?;
-        if !ip.is_loopback() {
-            return Err(bad(format!("--source-ips: {ip} is not in 127.0.0.0/8")));
+        if !ip.is_loopback() && !allow_remote {
+            return Err(bad(format!(
+                "--source-ips: {ip} is not in 127.0.0.0/8 (add --allow-remote)"
+            )));
         }
         Ok(ip)
     };
@@ -330,7 +335,13 @@ mod tests {
 
     #[test]
     fn refuses_non_loopback_and_bad_values() {
-        assert!(cfg(&["--hub", "8.8.8.8"]).is_err());
+        let e = cfg(&["--hub", "192.0.2.1"]).unwrap_err().to_string();
+        assert!(e.contains("--allow-remote"), "{e}");
+        // Parsing only: no traffic is sent by building a config.
+        let remote = cfg(&["--hub", "192.0.2.1", "--allow-remote"]).unwrap();
+        assert!(
+            matches!(remote.target, Target::External { tcp, .. } if tcp.ip().to_string() == "192.0.2.1")
+        );
         assert!(cfg(&["--loss", "1.0"]).is_err());
         assert!(cfg(&["--cycle-len", "65"]).is_err());
         assert!(cfg(&["--types", "bad type"]).is_err());
@@ -348,9 +359,23 @@ mod tests {
 
     #[test]
     fn source_ip_ranges() {
-        assert_eq!(parse_source_ips("127.0.0.2-127.0.0.9").unwrap().len(), 8);
-        assert_eq!(parse_source_ips("127.0.0.2,127.0.0.5").unwrap().len(), 2);
-        assert!(parse_source_ips("10.0.0.1-10.0.0.2").is_err());
-        assert!(parse_source_ips("127.0.0.9-127.0.0.2").is_err());
+        assert_eq!(
+            parse_source_ips("127.0.0.2-127.0.0.9", false)
+                .unwrap()
+                .len(),
+            8
+        );
+        assert_eq!(
+            parse_source_ips("127.0.0.2,127.0.0.5", false)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(parse_source_ips("10.0.0.1-10.0.0.2", false).is_err());
+        assert!(parse_source_ips("127.0.0.9-127.0.0.2", false).is_err());
+        assert_eq!(
+            parse_source_ips("10.0.0.1-10.0.0.2", true).unwrap().len(),
+            2
+        );
     }
 }
