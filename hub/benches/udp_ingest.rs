@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hub::config::HubConfig;
+use hub::server::kernel::{find_thread, thread_cpu, tid};
 use hub::server::Hub;
 
 struct Counting;
@@ -59,32 +60,6 @@ fn payloads() -> Vec<Vec<u8>> {
         }
     }
     v
-}
-
-fn tid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
-}
-
-/// CPU time of one thread of this process, from the scheduler's stats.
-fn thread_cpu(tid: i32) -> Duration {
-    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
-    Duration::from_nanos(
-        s.split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
-    )
-}
-
-fn find_thread(name: &str) -> Option<i32> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .flatten()
-        .find_map(|e| {
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            (comm.trim_end() == name).then(|| e.file_name().to_str()?.parse().ok())?
-        })
 }
 
 /// Sends `n` datagrams from `senders` threads, each as fast as it can;

@@ -1,5 +1,7 @@
-//! What the kernel tells about our sockets and limits: the per-socket UDP
-//! drop counter (from `/proc/net/udp`) and `RLIMIT_NOFILE`.
+//! What the kernel tells about our sockets, limits and threads: the
+//! per-socket UDP drop counter (from `/proc/net/udp`), `RLIMIT_NOFILE`, and
+//! per-thread CPU time (from `/proc/self/task/<tid>/schedstat`), which the
+//! benchmarks use to measure a receiver without its sender.
 
 use std::os::fd::AsRawFd;
 
@@ -60,6 +62,35 @@ pub fn snmp_udp_rcvbuf_errors() -> Option<u64> {
     values.get(i)?.parse().ok()
 }
 
+/// The calling thread's kernel id.
+pub fn tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// CPU time of thread `tid` of this process (zero if it is gone).
+pub fn thread_cpu(tid: i32) -> std::time::Duration {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
+    std::time::Duration::from_nanos(parse_schedstat(&s).unwrap_or(0))
+}
+
+/// First field of a schedstat line: time spent on the CPU, ns.
+pub fn parse_schedstat(s: &str) -> Option<u64> {
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// The id of this process's thread named exactly `name` (the hub's loop
+/// thread is named `hub`).
+pub fn find_thread(name: &str) -> Option<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| e.file_name().to_str()?.parse().ok())?
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +108,19 @@ mod tests {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert_eq!(udp_drops(&s), Some(0));
         assert!(nofile_limit() > 0);
+    }
+
+    #[test]
+    fn thread_cpu_time_is_read() {
+        assert_eq!(parse_schedstat("123456 789 10\n"), Some(123456));
+        assert_eq!(parse_schedstat(""), None);
+        // Accounting may lag a fresh thread; burn a little CPU first.
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(thread_cpu(tid()) > std::time::Duration::ZERO);
+        assert!(find_thread("no-such-thread-name").is_none());
     }
 }
