@@ -6,6 +6,9 @@
 //! timeouts with exact accounting, and the report's timeline and outage
 //! summary must show the gap.
 
+mod common;
+
+use common::u;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,15 +67,6 @@ fn wait_bounded(child: &mut Child, deadline: Instant) -> std::process::ExitStatu
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    let mut x = v;
-    for k in path.split('.') {
-        x = &x[k];
-    }
-    x.as_u64()
-        .unwrap_or_else(|| panic!("{path} is not a u64: {x}"))
 }
 
 #[test]

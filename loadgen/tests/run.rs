@@ -1,6 +1,9 @@
 //! End-to-end: the loadgen binary against its embedded hub, small fleets for
 //! a few seconds, asserting the report's accounting and the exit codes.
 
+mod common;
+
+use common::u;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -20,15 +23,6 @@ fn report(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    let mut x = v;
-    for k in path.split('.') {
-        x = &x[k];
-    }
-    x.as_u64()
-        .unwrap_or_else(|| panic!("{path} is not a u64: {x}"))
 }
 
 #[test]
