@@ -102,17 +102,34 @@ struct Slot {
     scheduled: Option<Instant>,
 }
 
+/// What every device call needs besides its slot: the shared counters
+/// and histograms, and the measuring window.
+struct Meter {
+    counters: Counters,
+    lat: Latencies,
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+impl Meter {
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            counters: &mut self.counters,
+            lat: &mut self.lat,
+            measure_from: self.measure_from,
+            stop_at: self.stop_at,
+        }
+    }
+}
+
 struct Worker {
+    meter: Meter,
     plan_id: usize,
     poll: Poll,
     slots: Vec<Slot>,
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    counters: Counters,
-    lat: Latencies,
     hub_tcp: SocketAddr,
     hub_udp: SocketAddr,
-    measure_from: Instant,
-    stop_at: Instant,
     epoch: Instant,
     wave_sent_ns: Arc<AtomicU64>,
     ts: String,
@@ -161,12 +178,14 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             })
             .collect(),
         heap: BinaryHeap::new(),
-        counters: Counters::default(),
-        lat: Latencies::new(),
+        meter: Meter {
+            counters: Counters::default(),
+            lat: Latencies::new(),
+            measure_from,
+            stop_at,
+        },
         hub_tcp,
         hub_udp,
-        measure_from,
-        stop_at,
         epoch,
         wave_sent_ns,
         ts: crate::timestamp::now(),
@@ -208,27 +227,28 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             w.reschedule(i);
         }
         w.fire_timers(now);
-        if w.all_registered_at.is_none() && w.counters.ever_registered == w.slots.len() as u64 {
+        if w.all_registered_at.is_none() && w.meter.counters.ever_registered == w.slots.len() as u64
+        {
             w.all_registered_at = Some(now);
         }
         let all_registered = w.all_registered_at.is_some();
-        w.outages.observe(now, w.counters.up, all_registered);
+        w.outages.observe(now, w.meter.counters.up, all_registered);
         if now >= next_tick {
             while next_tick <= now {
                 next_tick += TICK;
             }
             w.ts = crate::timestamp::now();
-            let lat = Box::new(std::mem::take(&mut w.lat));
+            let lat = Box::new(std::mem::take(&mut w.meter.lat));
             let _ = tx.send(WorkerMsg::Tick(Report {
                 worker: id,
-                counters: w.counters,
+                counters: w.meter.counters,
                 lat,
                 all_registered_at: w.all_registered_at,
                 outages: w.outages.take_closed(),
                 outage_open_since: w.outages.open_since(),
             }));
         }
-        let drained = now >= stop_at + MIN_DRAIN && w.counters.in_flight == 0;
+        let drained = now >= stop_at + MIN_DRAIN && w.meter.counters.in_flight == 0;
         if drained || now >= drain_deadline || abort.load(Ordering::Relaxed) {
             break;
         }
@@ -236,8 +256,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
     w.finish();
     let _ = tx.send(WorkerMsg::Done(Report {
         worker: w.plan_id,
-        counters: w.counters,
-        lat: Box::new(w.lat),
+        counters: w.meter.counters,
+        lat: Box::new(w.meter.lat),
         all_registered_at: w.all_registered_at,
         outages: w.outages.take_closed(),
         outage_open_since: w.outages.open_since(),
@@ -247,13 +267,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
 
 impl Worker {
     fn ctx_parts(&mut self, i: usize) -> (&mut Slot, Ctx<'_>) {
-        let ctx = Ctx {
-            counters: &mut self.counters,
-            lat: &mut self.lat,
-            measure_from: self.measure_from,
-            stop_at: self.stop_at,
-        };
-        (&mut self.slots[i], ctx)
+        (&mut self.slots[i], self.meter.ctx())
     }
 
     fn wave_sent(&self) -> Option<Instant> {
@@ -306,21 +320,13 @@ impl Worker {
     fn pump_datagrams(&mut self, i: usize, now: Instant) {
         let Worker {
             slots,
-            counters,
-            lat,
-            measure_from,
-            stop_at,
+            meter,
             ts,
             dbuf,
             ..
         } = self;
         let slot = &mut slots[i];
-        let mut ctx = Ctx {
-            counters,
-            lat,
-            measure_from: *measure_from,
-            stop_at: *stop_at,
-        };
+        let mut ctx = meter.ctx();
         slot.dev.data.poll(now, &mut ctx);
         while let Some(o) = slot.dev.next_datagram(now, &mut ctx) {
             let d = Datagram {
@@ -428,21 +434,10 @@ impl Worker {
         let mut acks = 0u32;
         {
             let Worker {
-                slots,
-                counters,
-                lat,
-                measure_from,
-                stop_at,
-                rbuf,
-                ..
+                slots, meter, rbuf, ..
             } = self;
             let slot = &mut slots[i];
-            let mut ctx = Ctx {
-                counters,
-                lat,
-                measure_from: *measure_from,
-                stop_at: *stop_at,
-            };
+            let mut ctx = meter.ctx();
             let Some(tcp) = slot.tcp.as_mut() else { return };
             loop {
                 match tcp.read(&mut rbuf[..]) {
@@ -517,13 +512,7 @@ impl Worker {
 
     fn close(&mut self, i: usize, now: Instant, connect_failed: bool) {
         let Worker {
-            slots,
-            poll,
-            counters,
-            lat,
-            measure_from,
-            stop_at,
-            ..
+            slots, poll, meter, ..
         } = self;
         let slot = &mut slots[i];
         if let Some(mut tcp) = slot.tcp.take() {
@@ -531,12 +520,7 @@ impl Worker {
         }
         slot.connecting = false;
         slot.out.clear();
-        let mut ctx = Ctx {
-            counters,
-            lat,
-            measure_from: *measure_from,
-            stop_at: *stop_at,
-        };
+        let mut ctx = meter.ctx();
         if connect_failed {
             slot.dev.on_connect_failed(now, &mut ctx);
         } else {
@@ -546,21 +530,10 @@ impl Worker {
 
     fn on_udp_readable(&mut self, i: usize, now: Instant) {
         let Worker {
-            slots,
-            counters,
-            lat,
-            measure_from,
-            stop_at,
-            rbuf,
-            ..
+            slots, meter, rbuf, ..
         } = self;
         let slot = &mut slots[i];
-        let mut ctx = Ctx {
-            counters,
-            lat,
-            measure_from: *measure_from,
-            stop_at: *stop_at,
-        };
+        let mut ctx = meter.ctx();
         let Some(udp) = slot.udp.as_ref() else { return };
         let mut errors = 0;
         loop {
@@ -582,21 +555,9 @@ impl Worker {
     }
 
     fn finish(&mut self) {
-        let Worker {
-            slots,
-            counters,
-            lat,
-            measure_from,
-            stop_at,
-            ..
-        } = self;
+        let Worker { slots, meter, .. } = self;
         for slot in slots.iter_mut() {
-            let mut ctx = Ctx {
-                counters,
-                lat,
-                measure_from: *measure_from,
-                stop_at: *stop_at,
-            };
+            let mut ctx = meter.ctx();
             slot.dev.finish(&mut ctx);
         }
     }
