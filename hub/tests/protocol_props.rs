@@ -27,12 +27,43 @@ proptest! {
         prop_assert_eq!(DeviceMsg::parse(text.as_bytes()), Ok(m));
     }
 
+    /// Valid device lines, then each one with a byte replaced: the valid
+    /// ones must parse, and whatever parses (valid or mutated) must survive
+    /// a round trip through `Display`, so the property runs on every case.
     #[test]
-    fn device_messages_never_panic_and_reparse(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        if let Ok(m) = DeviceMsg::parse(&bytes) {
+    fn device_messages_parse_and_reparse(
+        name in ident(),
+        kind in ident(),
+        ack_text in proptest::option::of("[ -~]{0,40}"),
+        register in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let line = match (register, &ack_text) {
+            (true, _) => format!("DEVICE {name} TYPE {kind}"),
+            (false, None) => "ACK".to_string(),
+            (false, Some(t)) => format!("ACK {t}"),
+        };
+        let m = DeviceMsg::parse(line.as_bytes());
+        prop_assert!(m.is_ok(), "valid line {:?} refused: {:?}", line, m);
+        let m = m.unwrap();
+        let text = m.to_string();
+        prop_assert_eq!(DeviceMsg::parse(text.as_bytes()), Ok(m));
+        let mut mutated = line.clone().into_bytes();
+        let i = at.index(mutated.len());
+        mutated[i] = byte;
+        if let Ok(m) = DeviceMsg::parse(&mutated) {
             let text = m.to_string();
             prop_assert_eq!(DeviceMsg::parse(text.as_bytes()), Ok(m));
+        } else {
+            // Only a change the grammar cares about can make it fail.
+            prop_assert_ne!(&mutated, line.as_bytes());
         }
+    }
+
+    #[test]
+    fn device_messages_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = DeviceMsg::parse(&bytes);
     }
 
     #[test]
@@ -67,6 +98,34 @@ proptest! {
         let mut nl = buf[..n].to_vec();
         nl.extend_from_slice(b"\r\n");
         prop_assert_eq!(Datagram::parse(&nl), back);
+    }
+
+    /// Valid datagrams with one byte replaced: whatever still parses is a
+    /// well-formed reading (finite value, SEQ ≥ 1) that re-encodes to bytes
+    /// which parse back to the same reading.
+    #[test]
+    fn mutated_datagrams_parse_to_valid_readings(
+        name in ident(),
+        ts in timestamp(),
+        kind in ident(),
+        value in -1.0e6f64..1.0e6,
+        seq in 1..=u32::MAX,
+        cycle in proptest::option::of(any::<u64>()),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let d = Datagram { name: &name, timestamp: &ts, kind: &kind, value, seq, cycle };
+        let mut bytes = d.to_string().into_bytes();
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        if let Ok(d) = Datagram::parse(&bytes) {
+            prop_assert!(d.value.is_finite() && d.seq >= 1);
+            let text = d.to_string();
+            let back = Datagram::parse(text.as_bytes());
+            if d.value.to_string().len() <= 32 {
+                prop_assert_eq!(back, Ok(d));
+            }
+        }
     }
 
     #[test]
