@@ -131,7 +131,7 @@ fn reconnects_with_jittered_backoff() {
 }
 
 #[test]
-fn no_connects_after_stop_and_finish_counts_open() {
+fn no_connects_after_stop_and_finish_leaves_nothing_to_wake() {
     let mut h = H::new();
     let mut d = device(h.t0 + 200 * SEC);
     assert!(!d.poll_connect(h.t0 + 200 * SEC, &mut h.ctx()));
