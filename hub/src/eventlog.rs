@@ -165,6 +165,10 @@ mod tests {
     #[test]
     fn a_failing_disk_is_counted_not_fatal() {
         let Ok(mut log) = EventLog::open(Path::new("/dev/full")) else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true and /dev/full cannot be opened"
+            );
             return; // no /dev/full on this system
         };
         log.line(&"x");

@@ -7,7 +7,7 @@ mod common;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
-use common::{assert_serves, eventually, HubProc, Probe, Sensor, WellBehaved};
+use common::{assert_serves, eventually, skip_unless_ci, HubProc, Probe, Sensor, WellBehaved};
 
 fn udp(hub: &HubProc, key: &str) -> u64 {
     hub.stats()["udp"][key].as_u64().unwrap()
@@ -283,6 +283,13 @@ fn send_errors_to_vanished_devices_never_end_the_loop() {
     assert!(hub.alive(), "the hub died");
     probe.finish();
     eprintln!("after vanished devices: {u}");
+    // Every closed cycle was answered although nobody was left to read it:
+    // an unconnected UDP socket's sends to a closed port succeed, so the
+    // vanished peers cost no send errors and no receive errors either.
+    assert!(u["statuses_sent"].as_u64().unwrap() >= 100, "{u}");
+    let l = hub.stats()["loop"].clone();
+    assert_eq!(l["udp_send_errors"].as_u64(), Some(0), "{l}");
+    assert_eq!(l["udp_recv_errors"].as_u64(), Some(0), "{l}");
     assert_serves(&hub, "After");
     hub.stop();
 }
@@ -346,8 +353,8 @@ fn failing_status_sends_are_counted_and_survived() {
         for seq in 1..=10 {
             let d = format!("Spoofed,ts,t,1,SEQ:{seq},CYCLE:{c}");
             if let Err(e) = spoofed_udp(src, dst, d.as_bytes()) {
-                eprintln!("no raw sockets here ({e}); skipping the forged part");
                 probe.finish();
+                skip_unless_ci(&format!("no raw sockets here ({e})"));
                 return;
             }
             sent += 1;
