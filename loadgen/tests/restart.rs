@@ -69,6 +69,41 @@ fn wait_bounded(child: &mut Child, deadline: Instant) -> std::process::ExitStatu
     }
 }
 
+/// How long the hub stays down between the two runs.
+const OUTAGE: Duration = Duration::from_secs(1);
+
+/// One `stats` request on the admin port, or `None` if it cannot be had.
+fn admin_stats(admin: SocketAddr) -> Option<Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(admin).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"stats\n").ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// Waits, until `deadline` at most, for every device to be registered and
+/// at least one whole wave ACKed; panics past the deadline.
+fn wait_for_fleet(admin: SocketAddr, deadline: Instant) {
+    loop {
+        let st = admin_stats(admin);
+        let got = |k: &str| {
+            st.as_ref()
+                .and_then(|v| v["stats"][k].as_u64())
+                .unwrap_or(0)
+        };
+        if got("registered") == DEVICES && got("acks") >= DEVICES {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fleet not up with a wave ACKed in time: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn devices_reconnect_after_a_hub_restart_and_the_report_shows_the_gap() {
     let hub = start_hub((0, 0, 0), "a");
@@ -97,10 +132,13 @@ fn devices_reconnect_after_a_hub_restart_and_the_report_shows_the_gap() {
         .spawn()
         .expect("spawn loadgen");
 
-    std::thread::sleep(Duration::from_secs(2));
+    // The restart comes once the fleet is up and a wave was ACKed by all
+    // (the hub's own counters say so), not after a fixed sleep.
+    wait_for_fleet(hub.admin_addr, spawned + Duration::from_secs(4));
     hub.shutdown().expect("hub shutdown");
     let down_at = spawned.elapsed();
-    std::thread::sleep(Duration::from_secs(1));
+    // The outage itself: the scenario's parameter, not a synchronisation.
+    std::thread::sleep(OUTAGE);
     let hub = start_hub(ports, "b");
     let up_at = spawned.elapsed();
 
