@@ -3,7 +3,9 @@
 //!
 //! One sender thread blasts 50-byte readings (1000 devices × SEQ 1..10,
 //! the original datagram shape, so every tenth closes a cycle and the hub
-//! sends a STATUS) at a receiver on loopback. Rounds alternate bare / hub;
+//! sends a STATUS) at a receiver on loopback, from 64 source addresses
+//! (127.0.0.1–64, a device always from the same one) so the hub's
+//! per-source reply limit leaves those STATUS replies in the cost. Rounds alternate bare / hub;
 //! the report gives each round and the medians. CPU time is the receiving
 //! thread's own (`/proc/self/task/<tid>/schedstat`), so the sender's work
 //! is never counted. A counting allocator reports heap allocations per
@@ -46,6 +48,8 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 const DEVICES: usize = 1000;
+/// Loopback source addresses the devices are spread over.
+const SOURCES: usize = 64;
 /// Receive buffer for both receivers, as the hub's default asks.
 const RCVBUF: usize = 4 * 1024 * 1024;
 /// The receiver is done when its count has not moved for this long.
@@ -69,9 +73,15 @@ fn blast(to: SocketAddr, n: usize, msgs: &[Vec<u8>], senders: usize) -> Duration
     std::thread::scope(|sc| {
         for k in 0..senders {
             sc.spawn(move || {
-                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                // Device d always sends from 127.0.0.(1 + d % SOURCES), so
+                // the per-source reply limit sees many sources and the
+                // STATUS replies stay part of the hub's cost.
+                let socks: Vec<UdpSocket> = (1..=SOURCES as u8)
+                    .map(|a| UdpSocket::bind(SocketAddr::from(([127, 0, 0, a], 0))).unwrap())
+                    .collect();
                 for i in (k..n).step_by(senders) {
-                    let _ = s.send_to(&msgs[i % msgs.len()], to);
+                    let m = i % msgs.len();
+                    let _ = socks[(m % DEVICES) % SOURCES].send_to(&msgs[m], to);
                 }
             });
         }

@@ -187,6 +187,24 @@ pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String
             2,
         );
         row(&mut out, "hub wave ms", &col("fanout.median_hub_ms"), 2);
+        row(
+            &mut out,
+            "command wave time (large)",
+            &col("ratios.wave_time_large"),
+            2,
+        );
+        row(
+            &mut out,
+            "bare fan-out ms (large)",
+            &col("fanout_large.median_bare_ms"),
+            2,
+        );
+        row(
+            &mut out,
+            "hub wave ms (large)",
+            &col("fanout_large.median_hub_ms"),
+            2,
+        );
     }
     out
 }

@@ -9,6 +9,9 @@
 //! - [`fanout`]: bare write-all/read-all time vs a hub command wave
 //!   → `hub ÷ bare` (≥ 1: hub is slower).
 //!
+//! A fan-out pair at `--fanout-large` (5000) connections runs beside the
+//! 1000 one. `--warmup-rounds` (1) pairs run first and are discarded: a
+//! cold first round (the accept one above all) would skew the ratios.
 //! Each ratio is the median of the per-round ratios. The JSON (`"kind":
 //! "limits"`) carries every round, so a reader can see the spread.
 
@@ -44,6 +47,13 @@ pub struct LimitsArgs {
     /// Connections held for the fan-out rounds.
     #[arg(long, default_value_t = 1000)]
     pub fanout: usize,
+    /// Connections held for the large fan-out rounds (0: skip them).
+    #[arg(long, default_value_t = 5000)]
+    pub fanout_large: usize,
+    /// Unrecorded warm-up rounds of every pair first (a cold first accept
+    /// round runs at about half speed and would skew the ratios).
+    #[arg(long, default_value_t = 1)]
+    pub warmup_rounds: usize,
     /// Waves per fan-out round (the round's figure is their median).
     #[arg(long, default_value_t = 5)]
     pub waves: usize,
@@ -130,6 +140,22 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
     let (mut ub, mut uh, mut ur) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ab, mut ah) = (Vec::new(), Vec::new());
     let (mut fb, mut fh, mut fe) = (Vec::new(), Vec::new(), Vec::new());
+    for w in 0..a.warmup_rounds {
+        let b = udp::bare_round(a.datagrams, &msgs)?;
+        let h = udp::hub_round(a.datagrams, &msgs)?;
+        let (ba, ha) = (
+            accept::bare_round(a.connections)?,
+            accept::hub_round(a.connections)?,
+        );
+        say(format!(
+            "warm-up {w} (discarded): udp bare {:.0} / hub {:.0} ns/dgram, accept bare {ba:.0}/s / hub {ha:.0}/s",
+            b.ns_per_datagram(),
+            h.ns_per_datagram()
+        ));
+        fanout::bare_round(a.fanout, 1)?;
+        fanout::hub_round(a.fanout, 1)?;
+    }
+    let (mut lb, mut lh) = (Vec::new(), Vec::new());
     for r in 0..a.rounds {
         let b = udp::bare_round(a.datagrams, &msgs)?;
         let h = udp::hub_round(a.datagrams, &msgs)?;
@@ -159,6 +185,18 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
         fb.push(median_ms(&b.observed));
         fh.push(median_ms(&h.observed));
         fe.push(median_ms(&h.hub_elapsed));
+        if a.fanout_large > 0 {
+            let b = fanout::bare_round(a.fanout_large, a.waves)?;
+            let h = fanout::hub_round(a.fanout_large, a.waves)?;
+            say(format!(
+                "round {r} fan-out {}: bare {:.2} ms, hub {:.2} ms",
+                a.fanout_large,
+                median_ms(&b.observed),
+                median_ms(&h.observed)
+            ));
+            lb.push(median_ms(&b.observed));
+            lh.push(median_ms(&h.observed));
+        }
     }
     let _ = std::fs::remove_file(hub_config().log_file);
     let per_round =
@@ -169,6 +207,7 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
         "udp_cpu_per_datagram": per_round(&uh_ns, &ub_ns),
         "register_rate": per_round(&ah, &ab),
         "wave_time": per_round(&fh, &fb),
+        "wave_time_large": (!lb.is_empty()).then(|| per_round(&lh, &lb)),
     });
     say(format!("ratios hub/bare: {ratios}"));
     let doc = json!({
@@ -186,6 +225,8 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
             "datagram_bytes": msgs.iter().map(Vec::len).sum::<usize>() / msgs.len(),
             "connections": a.connections,
             "fanout": a.fanout,
+            "fanout_large": a.fanout_large,
+            "warmup_rounds": a.warmup_rounds,
             "waves": a.waves,
             "rounds": a.rounds,
         },
@@ -209,6 +250,13 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
             "hub_elapsed_ms": fe,
             "median_bare_ms": median(&fb),
             "median_hub_ms": median(&fh),
+        },
+        "fanout_large": {
+            "connections": a.fanout_large,
+            "bare_ms": lb,
+            "hub_ms": lh,
+            "median_bare_ms": (!lb.is_empty()).then(|| median(&lb)),
+            "median_hub_ms": (!lh.is_empty()).then(|| median(&lh)),
         },
         "ratios": ratios,
     });
