@@ -21,12 +21,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hub::config::HubConfig;
-use hub::server::kernel::{find_thread, thread_cpu, tid};
+use hub::server::kernel::{find_thread, thread_cpu};
 use hub::server::Hub;
 
 struct Counting;
@@ -104,39 +103,18 @@ impl Round {
     }
 }
 
+/// The bare receiver shared with `loadgen limits` (`hostprobe::baseline`).
 fn bare_round(n: usize, msgs: &[Vec<u8>], senders: usize) -> Round {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-    sock.set_recv_buffer_size(RCVBUF).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    let sock: UdpSocket = sock.into();
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let addr = sock.local_addr().unwrap();
-    let count = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c, s) = (count.clone(), stop.clone());
-    let rx = std::thread::spawn(move || {
-        let t0 = thread_cpu(tid());
-        let mut buf = [0u8; 2048];
-        while !s.load(Ordering::Relaxed) {
-            if sock.recv_from(&mut buf).is_ok() {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        thread_cpu(tid()) - t0
-    });
+    let bare = hostprobe::baseline::BareUdp::start(RCVBUF).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let a0 = ALLOCS.load(Ordering::Relaxed);
-    let send_time = blast(addr, n, msgs, senders);
-    settle(|| count.load(Ordering::Relaxed));
+    let send_time = blast(bare.addr, n, msgs, senders);
+    settle(|| bare.received());
     let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
-    stop.store(true, Ordering::Relaxed);
-    let cpu = rx.join().unwrap();
-    // The idle wait for the stop flag costs a few µs of CPU at most.
+    let (received, cpu) = bare.finish().unwrap();
     Round {
         sent: n as u64,
-        received: count.load(Ordering::Relaxed),
+        received,
         cpu,
         send_time,
         allocs,

@@ -6,11 +6,9 @@
 //! limit does not turn most of those STATUS replies away.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cpu::{find_thread, thread_cpu, tid};
+use super::cpu::{find_thread, thread_cpu};
 use super::{hub_config, BenchError};
 use crate::operator::query;
 
@@ -20,8 +18,6 @@ pub const DEVICES: usize = 1000;
 pub const SETTLE: Duration = Duration::from_millis(300);
 /// Longest a round may take to settle.
 pub const ROUND_LIMIT: Duration = Duration::from_secs(30);
-/// Read timeout of the bare receiver, so it sees the stop flag.
-const RECV_POLL: Duration = Duration::from_millis(50);
 
 /// One round's result.
 #[derive(Debug, Clone, Copy)]
@@ -87,39 +83,18 @@ fn settle(mut read: impl FnMut() -> u64) -> u64 {
     }
 }
 
-/// A bare receiver with the hub's receive buffer size.
+/// The bare receiver (`hostprobe::baseline`) with the hub's receive
+/// buffer size.
 pub fn bare_round(n: u64, msgs: &[Vec<u8>]) -> Result<Round, BenchError> {
-    let rcvbuf = hub_config().udp_rcvbuf;
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-    sock.set_recv_buffer_size(rcvbuf)?;
-    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-    let sock: UdpSocket = sock.into();
-    sock.set_read_timeout(Some(RECV_POLL))?;
-    let addr = sock.local_addr()?;
-    let count = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c, s) = (count.clone(), stop.clone());
-    let rx = std::thread::Builder::new()
-        .name("bare-udp".into())
-        .spawn(move || {
-            let t0 = thread_cpu(tid());
-            let mut buf = [0u8; 2048];
-            while !s.load(Ordering::Relaxed) {
-                if sock.recv_from(&mut buf).is_ok() {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            thread_cpu(tid()) - t0
-        })?;
+    let bare = hostprobe::baseline::BareUdp::start(hub_config().udp_rcvbuf)?;
     std::thread::sleep(Duration::from_millis(20));
-    let sent = blast(addr, n, msgs);
-    settle(|| count.load(Ordering::Relaxed));
-    stop.store(true, Ordering::Relaxed);
-    let cpu = rx.join().map_err(|_| BenchError::Thread("bare-udp"))?;
+    let sent = blast(bare.addr, n, msgs);
+    settle(|| bare.received());
+    let (received, cpu) = bare.finish()?;
     sent?;
     Ok(Round {
         sent: n,
-        received: count.load(Ordering::Relaxed),
+        received,
         cpu,
     })
 }
