@@ -36,6 +36,8 @@ pub struct HubConfig {
     pub max_line: usize,
     pub max_outbuf: usize,
     pub command_queue: usize,
+    /// Unsolicited ACKs after a device's last command before it is dropped.
+    pub max_unsolicited_acks: u32,
     pub max_udp_devices: usize,
     pub udp_idle_evict: Duration,
     /// Drop datagrams from names not registered over TCP.
@@ -67,6 +69,7 @@ impl Default for HubConfig {
             max_line: limits::MAX_LINE,
             max_outbuf: limits::MAX_OUTBUF,
             command_queue: limits::COMMAND_QUEUE,
+            max_unsolicited_acks: limits::MAX_UNSOLICITED_ACKS,
             max_udp_devices: limits::MAX_UDP_DEVICES,
             udp_idle_evict: limits::UDP_IDLE_EVICT,
             udp_registered_only: false,
@@ -211,6 +214,10 @@ pub struct Args {
     /// Commands queued per device behind the outstanding one.
     #[arg(long, default_value_t = limits::COMMAND_QUEUE)]
     pub command_queue: usize,
+    /// ACKs with no command outstanding a device may send after its last
+    /// command; one more is an ERROR and a disconnect.
+    #[arg(long, default_value_t = limits::MAX_UNSOLICITED_ACKS)]
+    pub max_unsolicited_acks: u32,
     /// Devices whose UDP cycle state is kept at once.
     #[arg(long, default_value_t = limits::MAX_UDP_DEVICES)]
     pub max_udp_devices: usize,
@@ -251,6 +258,7 @@ impl Args {
             max_line: self.max_line,
             max_outbuf: self.max_outbuf,
             command_queue: self.command_queue,
+            max_unsolicited_acks: self.max_unsolicited_acks,
             max_udp_devices: self.max_udp_devices,
             udp_idle_evict: self.udp_idle_evict,
             udp_registered_only: self.udp_registered_only,

@@ -33,6 +33,15 @@ pub const COMMAND_QUEUE: usize = 64;
 /// device is out of step for good and is disconnected.
 pub const MAX_LATE_ACKS_OWED: usize = 16;
 
+/// Unsolicited ACKs (nothing outstanding, nothing owed) a device may send
+/// after its last command before it is disconnected. A device ACKs each
+/// command once; a stream of ACKs is a peer trying to fill the log.
+pub const MAX_UNSOLICITED_ACKS: u32 = 16;
+
+/// Repeated protocol events of one device within this window are folded
+/// into one log line with a count.
+pub const LOG_FOLD_WINDOW: Duration = Duration::from_secs(1);
+
 /// Bytes queued for one TCP peer that has stopped reading. Past it the
 /// connection is closed rather than buffering without bound.
 pub const MAX_OUTBUF: usize = 64 * 1024;

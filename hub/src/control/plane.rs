@@ -2,7 +2,7 @@
 //! Inputs carry `now`; outputs are [`Action`]s taken with
 //! [`ControlPlane::take_actions`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,8 @@ pub struct ControlConfig {
     pub ack_timeout: Duration,
     pub queue_cap: usize,
     pub max_late_owed: usize,
+    /// Unsolicited ACKs after the last command before a disconnect.
+    pub max_unsolicited_acks: u32,
 }
 
 impl Default for ControlConfig {
@@ -53,6 +55,7 @@ impl Default for ControlConfig {
             ack_timeout: limits::ACK_TIMEOUT,
             queue_cap: limits::COMMAND_QUEUE,
             max_late_owed: limits::MAX_LATE_ACKS_OWED,
+            max_unsolicited_acks: limits::MAX_UNSOLICITED_ACKS,
         }
     }
 }
@@ -91,7 +94,11 @@ pub struct ControlStats {
     pub ack_timeouts: u64,
     pub late_acks: u64,
     pub unexpected_acks: u64,
+    /// Devices disconnected for more than `max_unsolicited_acks`.
+    pub unsolicited_ack_disconnects: u64,
     pub commands_failed: u64,
+    /// Commands refused to the operator because the device's queue was
+    /// full (the device stays connected).
     pub queue_overflows: u64,
     pub disconnects: u64,
 }
@@ -113,6 +120,8 @@ pub struct ControlPlane {
     stats: ControlStats,
     ack_rtt: Histogram<u64>,
     actions: Vec<Action>,
+    /// Devices with folded UNEXPECTED_ACKs, and when their line is due.
+    folds: VecDeque<(Instant, Box<str>)>,
 }
 
 impl ControlPlane {
@@ -126,6 +135,7 @@ impl ControlPlane {
             stats: ControlStats::default(),
             ack_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             actions: Vec::new(),
+            folds: VecDeque::new(),
         }
     }
 
@@ -247,12 +257,41 @@ impl ControlPlane {
         for name in expired {
             self.ack_timeout(now, &name);
         }
+        while self.folds.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, name) = self.folds.pop_front().expect("checked");
+            self.flush_fold(&name);
+        }
+    }
+
+    /// Logs the UNEXPECTED_ACKs folded for `name` so far, as one line.
+    fn flush_fold(&mut self, name: &str) {
+        if let Some(dev) = self.devices.get_mut(name) {
+            if dev.folded > 0 {
+                let count = std::mem::take(&mut dev.folded);
+                self.actions.push(Action::Log(Event::UnexpectedAck {
+                    name: name.into(),
+                    count,
+                }));
+            }
+        }
     }
 
     /// Queues `command` for every device `target` names. Returns the wave
     /// and how many devices it reached; a wave that reached none is done at
     /// once (and reported as such).
     pub fn submit(&mut self, now: Instant, target: &Target, command: Command) -> (WaveId, u64) {
+        let (id, reached, _) = self.submit_counted(now, target, command);
+        (id, reached)
+    }
+
+    /// Like [`submit`](Self::submit), and also says how many of the devices
+    /// reached refused the command because their queue was full.
+    pub fn submit_counted(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        command: Command,
+    ) -> (WaveId, u64, u64) {
         let id = self.next_wave;
         self.next_wave += 1;
         let names: Vec<Box<str>> = match target {
@@ -273,11 +312,14 @@ impl ControlPlane {
         let mut wave = Wave::new(id, now);
         wave.report.reached = names.len() as u64;
         self.waves.insert(id, wave);
+        let mut refused = 0;
         for name in &names {
-            self.enqueue(now, name, command.clone(), id);
+            if !self.enqueue(now, name, command.clone(), id) {
+                refused += 1;
+            }
         }
         self.check_wave(now, id);
-        (id, names.len() as u64)
+        (id, names.len() as u64, refused)
     }
 
     /// The operator's `quit`: closes the device's connection.
@@ -364,8 +406,30 @@ impl ControlPlane {
             }
             AckMatch::Unexpected => {
                 self.stats.unexpected_acks += 1;
-                self.actions
-                    .push(Action::Log(Event::UnexpectedAck { name: name.into() }));
+                dev.unsolicited += 1;
+                let max = self.cfg.max_unsolicited_acks;
+                if dev.unsolicited > max {
+                    let (conn, framing) = (dev.conn, dev.framing);
+                    self.stats.unsolicited_ack_disconnects += 1;
+                    self.flush_fold(name);
+                    self.violation(
+                        now,
+                        conn,
+                        framing,
+                        format!("more than {max} ACKs with no command outstanding"),
+                    );
+                } else if dev.unsolicited == 1 {
+                    self.actions.push(Action::Log(Event::UnexpectedAck {
+                        name: name.into(),
+                        count: 1,
+                    }));
+                } else {
+                    if dev.folded == 0 {
+                        self.folds
+                            .push_back((now + limits::LOG_FOLD_WINDOW, name.into()));
+                    }
+                    dev.folded += 1;
+                }
             }
         }
     }
@@ -396,13 +460,14 @@ impl ControlPlane {
         }
     }
 
-    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) {
+    /// Queues `command` for `name`; false if its queue was full, in which
+    /// case the command failed (logged, counted) and the device stays.
+    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) -> bool {
         let Some(dev) = self.devices.get_mut(name) else {
-            return;
+            return true;
         };
         if dev.queue.len() >= self.cfg.queue_cap {
             self.stats.queue_overflows += 1;
-            let conn = dev.conn;
             self.actions.push(Action::Log(Event::CommandFailed {
                 name: name.into(),
                 command,
@@ -410,8 +475,7 @@ impl ControlPlane {
             }));
             self.stats.commands_failed += 1;
             self.resolve(now, wave, Outcome::Failed);
-            self.close(now, conn, CloseReason::QueueFull);
-            return;
+            return false;
         }
         dev.queue.push_back(Pending {
             command,
@@ -421,6 +485,7 @@ impl ControlPlane {
         if dev.inflight.is_none() {
             self.send_next(now, name);
         }
+        true
     }
 
     fn send_next(&mut self, now: Instant, name: &str) {
@@ -431,6 +496,13 @@ impl ControlPlane {
             return;
         }
         let Some(mut p) = dev.queue.pop_front() else {
+            return;
+        };
+        dev.unsolicited = 0;
+        if dev.folded > 0 {
+            self.flush_fold(name);
+        }
+        let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
         p.sent_at = Some(now);
@@ -474,6 +546,12 @@ impl ControlPlane {
         self.stats.disconnects += 1;
         if let Some(name) = &entry.name {
             if let Some(mut dev) = self.devices.remove(name) {
+                if dev.folded > 0 {
+                    self.actions.push(Action::Log(Event::UnexpectedAck {
+                        name: name.clone(),
+                        count: dev.folded,
+                    }));
+                }
                 let pending: Vec<Pending> = dev.drain_pending().collect();
                 for p in pending {
                     self.stats.commands_failed += 1;

@@ -371,7 +371,7 @@ impl EventLoop {
                         }
                     }
                     Action::Log(event) => {
-                        self.log.line(&event);
+                        self.log.record(&event, event.class());
                         if let Some(c) = &mut self.classic {
                             let text = c.on_event(&event);
                             c.print(&text);

@@ -107,6 +107,7 @@ impl Hub {
             registration_deadline: cfg.registration_deadline,
             ack_timeout: cfg.ack_timeout,
             queue_cap: cfg.command_queue,
+            max_unsolicited_acks: cfg.max_unsolicited_acks,
             ..ControlConfig::default()
         });
         let (tcp_addr, udp_addr, admin_addr) = (

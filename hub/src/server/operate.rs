@@ -19,12 +19,23 @@ impl EventLoop {
     fn execute(&mut self, op: OpCommand, origin: Origin, now: Instant) -> Reply {
         match op {
             OpCommand::Send { target, command } => {
-                let (wave, reached) = self.control.submit(now, &target, command);
+                let (wave, reached, refused) = self.control.submit_counted(now, &target, command);
                 if let (Target::Device(name), 0) = (&target, reached) {
                     return Reply::Error(format!("unknown device '{name}'"));
                 }
+                if let (Target::Device(name), 1) = (&target, refused) {
+                    // The wave is already done (failed); its tally is moot.
+                    return Reply::Error(format!(
+                        "device '{name}' has {} commands queued; command refused",
+                        self.cfg.command_queue
+                    ));
+                }
                 self.waves.insert(wave, origin);
-                Reply::Sent { wave, reached }
+                Reply::Sent {
+                    wave,
+                    reached,
+                    refused,
+                }
             }
             OpCommand::Quit(target) => {
                 let names: Vec<String> = match &target {

@@ -10,6 +10,8 @@ use mio::net::UdpSocket;
 use super::event_loop::{EventLoop, UDP};
 use super::stats::ShellStats;
 use crate::data::StatusSink;
+use crate::eventlog::LogClass;
+use crate::logfield::Quoted;
 use std::os::fd::AsRawFd;
 
 use super::mmsg::BATCH;
@@ -64,7 +66,12 @@ impl EventLoop {
                         now,
                         src,
                         bytes,
-                        |d| log.line(&format_args!("DATA {d} from={src}")),
+                        |d| {
+                            log.record(
+                                &format_args!("DATA reading={} from={src}", Quoted(d)),
+                                LogClass::Noise,
+                            )
+                        },
                         &mut sink,
                     );
                 } else if self.cfg.udp_registered_only {
