@@ -8,7 +8,7 @@
 //! queue is half full, so a flooding peer never costs a lifecycle line
 //! (REGISTER, COMMAND, ACK, DISCONNECT, SHUTDOWN).
 //!
-//! The writer flushes at least every [`LOG_FLUSH`], and flushes and fsyncs
+//! The writer (`writer.rs`) flushes at least every [`crate::limits::LOG_FLUSH`], and flushes and fsyncs
 //! when the log is closed. At each flush it also checks that the path still
 //! names the file it writes: when the file was moved or removed (logrotate's
 //! `create`, or an operator's `mv`/`rm`) it opens the path again, and
@@ -18,19 +18,22 @@
 //! last one kept, for `stats`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Sender, TrySendError};
 use serde::Serialize;
 
-use crate::limits::{LOG_FLUSH, LOG_QUEUE};
+use crate::limits::LOG_QUEUE;
+
+mod writer;
 use crate::timefmt::write_rfc3339;
+use writer::Writer;
 
 /// Which log lines may be shed first when a peer floods the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,9 @@ pub struct LogCounters {
     pub dropped_noise: AtomicU64,
     pub errors: AtomicU64,
     pub reopens: AtomicU64,
+    pub truncations: AtomicU64,
+    pub truncations_unverified: AtomicU64,
+    pub truncation_bytes_rewritten: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -65,6 +71,13 @@ pub struct LogStats {
     pub errors: u64,
     /// Times the path was opened again (SIGHUP, or the file moved/removed).
     pub reopens: u64,
+    /// Times the file shrank under the writer (logrotate `copytruncate`).
+    pub truncations: u64,
+    /// Of those, when the copy could not be found or verified (bytes
+    /// written in the copy-to-truncate window may be lost).
+    pub truncations_unverified: u64,
+    /// Bytes written again after a truncation because the copy missed them.
+    pub truncation_bytes_rewritten: u64,
     pub last_error: Option<String>,
 }
 
@@ -87,13 +100,7 @@ impl EventLog {
         let (tx, rx) = bounded::<String>(LOG_QUEUE);
         let counters = Arc::new(LogCounters::default());
         let reopen = Arc::new(AtomicBool::new(false));
-        let w = Writer {
-            path: path.to_path_buf(),
-            id: file_id(&file),
-            out: BufWriter::with_capacity(64 * 1024, file),
-            c: counters.clone(),
-            reopen: reopen.clone(),
-        };
+        let w = Writer::new(path.to_path_buf(), file, counters.clone(), reopen.clone());
         let thread = std::thread::Builder::new()
             .name("hub-log".into())
             .spawn(move || w.run(rx))?;
@@ -146,6 +153,9 @@ impl EventLog {
             dropped_noise: c.dropped_noise.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             reopens: c.reopens.load(Ordering::Relaxed),
+            truncations: c.truncations.load(Ordering::Relaxed),
+            truncations_unverified: c.truncations_unverified.load(Ordering::Relaxed),
+            truncation_bytes_rewritten: c.truncation_bytes_rewritten.load(Ordering::Relaxed),
             last_error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
         }
     }
@@ -170,83 +180,10 @@ fn file_id(f: &File) -> Option<(u64, u64)> {
     f.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
-struct Writer {
-    path: PathBuf,
-    id: Option<(u64, u64)>,
-    out: BufWriter<File>,
-    c: Arc<LogCounters>,
-    reopen: Arc<AtomicBool>,
-}
-
-impl Writer {
-    fn fail(&self, e: io::Error) {
-        self.c.errors.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.c.last_error.lock() {
-            *last = Some(e.to_string());
-        }
-    }
-
-    fn run(mut self, rx: crossbeam_channel::Receiver<String>) {
-        let mut last_flush = Instant::now();
-        loop {
-            let wait = LOG_FLUSH.saturating_sub(last_flush.elapsed());
-            match rx.recv_timeout(wait) {
-                Ok(line) => match self.out.write_all(line.as_bytes()) {
-                    Ok(()) => {
-                        self.c.written.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => self.fail(e),
-                },
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if last_flush.elapsed() >= LOG_FLUSH {
-                if let Err(e) = self.out.flush() {
-                    self.fail(e);
-                }
-                self.follow_path();
-                last_flush = Instant::now();
-            }
-        }
-        if let Err(e) = self.out.flush() {
-            self.fail(e);
-        }
-        if let Err(e) = self.out.get_ref().sync_all() {
-            self.fail(e);
-        }
-    }
-
-    /// Opens the path again if asked to, or if it no longer names our file.
-    /// Called right after a flush, so nothing buffered goes to the new file
-    /// that was meant for the old.
-    fn follow_path(&mut self) {
-        let asked = self.reopen.swap(false, Ordering::Relaxed);
-        let moved = match std::fs::metadata(&self.path) {
-            Ok(m) => Some((m.dev(), m.ino())) != self.id,
-            Err(_) => true,
-        };
-        if !asked && !moved {
-            return;
-        }
-        match open_append(&self.path) {
-            Ok(file) => {
-                self.id = file_id(&file);
-                let old =
-                    std::mem::replace(&mut self.out, BufWriter::with_capacity(64 * 1024, file));
-                if let Err(e) = old.get_ref().sync_all() {
-                    // /dev/full and pipes cannot be synced; not worth a count.
-                    let _ = e;
-                }
-                self.c.reopens.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => self.fail(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn lines_are_timestamped_and_synced_on_close() {

@@ -33,6 +33,7 @@ pub(super) const LISTENER: Token = Token(0);
 pub(super) const UDP: Token = Token(1);
 pub(super) const ADMIN: Token = Token(2);
 pub(super) const WAKER: Token = Token(3);
+pub(super) const SIGNAL: Token = Token(4);
 pub(super) const FIRST_CONN: usize = 16;
 
 /// Reads of 4 KiB one connection gets per turn of the loop.
@@ -86,6 +87,7 @@ pub struct EventLoop {
     pub(super) recv_batch: super::mmsg::RecvBatch,
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
+    pub(super) signals: Option<super::signals::Signals>,
 }
 
 impl EventLoop {
@@ -143,6 +145,7 @@ impl EventLoop {
             ADMIN => self.accept_admin(now),
             UDP => self.udp_readable(now),
             WAKER => self.console_lines(now),
+            SIGNAL => self.on_signals(now),
             Token(t) if r != Readiness::None => {
                 // A short read ends the drain only on a plain readable
                 // edge: after EOF was reported, or on a re-poll after the
@@ -159,6 +162,28 @@ impl EventLoop {
         if token.0 >= FIRST_CONN {
             self.flush_conn(token.0 - FIRST_CONN, now);
             self.apply(now);
+        }
+    }
+
+    /// A signal arrived: act on the flags its handler set.
+    fn on_signals(&mut self, now: Instant) {
+        let Some(sig) = &mut self.signals else {
+            return;
+        };
+        sig.drain();
+        let reopen = sig.reopen.swap(false, Ordering::Relaxed);
+        let snapshot = sig.snapshot.swap(false, Ordering::Relaxed);
+        if reopen {
+            self.stats.signals_hup += 1;
+            self.log.reopen();
+        }
+        if snapshot {
+            self.stats.signals_usr1 += 1;
+            let json = self.stats_json(now).to_string();
+            self.log.line(&format_args!(
+                "STATS stats={}",
+                crate::logfield::Quoted(json)
+            ));
         }
     }
 

@@ -15,6 +15,7 @@ mod event_loop;
 pub mod kernel;
 mod mmsg;
 mod operate;
+mod signals;
 pub mod sockets;
 mod stats;
 mod udp;
@@ -35,7 +36,7 @@ use crate::control::{ControlConfig, ControlPlane};
 use crate::data::DataPlane;
 use crate::eventlog::EventLog;
 use crate::limits::{FD_RESERVE, LISTEN_BACKLOG};
-use event_loop::{EventLoop, ADMIN, LISTENER, UDP, WAKER};
+use event_loop::{EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
 use sockets::BufSizes;
 pub use stats::ShellStats;
 
@@ -145,6 +146,7 @@ impl Hub {
             recv_batch: mmsg::RecvBatch::new(),
             accept_blocked: false,
             started: Instant::now(),
+            signals: None,
             cfg,
         };
         Ok(Hub {
@@ -181,6 +183,20 @@ impl Hub {
     /// set it).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.inner.stop.clone()
+    }
+
+    /// Takes over the process's signals (see `signals.rs`): SIGINT, SIGTERM
+    /// and SIGQUIT stop the hub cleanly, SIGHUP reopens the log, SIGUSR1
+    /// logs a stats snapshot, and no other signal one can send by accident
+    /// kills it. For the `hub` binary; an embedded hub does not call it.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut s = signals::Signals::install(self.inner.stop.clone())?;
+        self.inner
+            .poll
+            .registry()
+            .register(&mut s.wake, SIGNAL, Interest::READABLE)?;
+        self.inner.signals = Some(s);
+        Ok(())
     }
 
     /// The lines a person or script reads first: where the hub listens.

@@ -26,6 +26,10 @@ pub struct ShellStats {
     pub outbuf_overflows: u64,
     pub udp_send_errors: u64,
     pub udp_recv_errors: u64,
+    /// SIGHUPs taken (each reopens the log).
+    pub signals_hup: u64,
+    /// SIGUSR1s taken (each logs a STATS line).
+    pub signals_usr1: u64,
 }
 
 /// p50…max of a microsecond histogram.
@@ -57,6 +61,12 @@ impl EventLoop {
             "log": self.log.stats(),
             "ack_rtt_us": percentiles(self.control.ack_rtt()),
         });
+        if let Some(sig) = &self.signals {
+            v["loop"]["signals_ignored"] = sig
+                .ignored
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .into();
+        }
         // The control counters sit at the top level (registrations, acks…).
         if let (Value::Object(top), Ok(Value::Object(ctl))) = (&mut v, serde_json::to_value(c)) {
             top.extend(ctl);
