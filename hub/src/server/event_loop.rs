@@ -75,7 +75,10 @@ pub struct EventLoop {
     pub(super) max_conns: usize,
     pub(super) device_conns: usize,
     pub(super) admin_conns: usize,
-    pub(super) console: Option<Receiver<String>>,
+    pub(super) console: Option<Receiver<super::console::ConsoleInput>>,
+    /// Stdout and stderr, written off the loop (bounded, never blocking).
+    pub(super) out: super::stdio::Output,
+    pub(super) err: super::stdio::Output,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) waves: HashMap<WaveId, Origin>,
     pub(super) actions: Vec<Action>,
@@ -188,6 +191,7 @@ impl EventLoop {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.check_console_output();
         self.control.on_tick(now);
         let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
         self.data.on_tick(now, &mut sink);
@@ -399,7 +403,7 @@ impl EventLoop {
                         self.log.record(&event, event.class());
                         if let Some(c) = &mut self.classic {
                             let text = c.on_event(&event);
-                            c.print(&text);
+                            self.out.print(&text);
                         }
                     }
                     Action::WaveDone(report) => self.wave_done(report, now),

@@ -18,6 +18,7 @@ mod operate;
 mod signals;
 pub mod sockets;
 mod stats;
+pub mod stdio;
 mod udp;
 
 use std::collections::HashMap;
@@ -135,6 +136,8 @@ impl Hub {
             device_conns: 0,
             admin_conns: 0,
             console: None,
+            out: stdio::Output::spawn(stdio::Stream::Stdout),
+            err: stdio::Output::spawn(stdio::Stream::Stderr),
             stop: Arc::new(AtomicBool::new(false)),
             waves: HashMap::new(),
             actions: Vec::new(),
@@ -222,7 +225,13 @@ impl Hub {
 
     /// Runs on this thread until stopped; then flushes and fsyncs the log.
     pub fn run(mut self) -> io::Result<()> {
-        if self.inner.cfg.console {
+        if self.inner.cfg.console && stdio::stdin_is_background_tty() {
+            // Reading the terminal would stop the hub (SIGTTIN).
+            self.inner.stats.console_background = true;
+            self.inner.err.print(
+                "hub: started in the background of a terminal; the console is off (use the admin port)\n",
+            );
+        } else if self.inner.cfg.console {
             let (tx, rx) = crossbeam_channel::bounded(1024);
             console::spawn_stdin(tx, self.inner.waker.clone())?;
             self.inner.console = Some(rx);

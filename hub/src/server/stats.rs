@@ -30,6 +30,10 @@ pub struct ShellStats {
     pub signals_hup: u64,
     /// SIGUSR1s taken (each logs a STATS line).
     pub signals_usr1: u64,
+    /// Console lines over the cap, refused unrun.
+    pub console_lines_refused: u64,
+    /// Started in the background of a terminal: no console.
+    pub console_background: bool,
 }
 
 /// p50…max of a microsecond histogram.
@@ -59,6 +63,8 @@ impl EventLoop {
             "snmp_udp_rcvbuf_errors": kernel::snmp_udp_rcvbuf_errors(),
             "loop": self.stats,
             "log": self.log.stats(),
+            "stdout": self.out.stats(),
+            "stderr": self.err.stats(),
             "ack_rtt_us": percentiles(self.control.ack_rtt()),
         });
         if let Some(sig) = &self.signals {
