@@ -44,6 +44,9 @@ pub struct HubConfig {
     pub udp_registered_only: bool,
     pub reply_rate: u32,
     pub reply_burst: u32,
+    pub max_admin_sessions: usize,
+    pub admin_idle_timeout: Duration,
+    pub admin_line_deadline: Duration,
 }
 
 impl Default for HubConfig {
@@ -75,6 +78,9 @@ impl Default for HubConfig {
             udp_registered_only: false,
             reply_rate: limits::REPLY_RATE_PER_SEC,
             reply_burst: limits::REPLY_BURST,
+            max_admin_sessions: limits::MAX_ADMIN_SESSIONS,
+            admin_idle_timeout: limits::ADMIN_IDLE_TIMEOUT,
+            admin_line_deadline: limits::ADMIN_LINE_DEADLINE,
         }
     }
 }
@@ -113,7 +119,12 @@ impl HubConfig {
                 "--max-line must be at least 84 (a DEVICE line with two 64-byte names)".into(),
             );
         }
+        if self.max_admin_sessions == 0 {
+            return Err("--max-admin-sessions must be at least 1".into());
+        }
         if self.cycle_timeout.is_zero()
+            || self.admin_idle_timeout.is_zero()
+            || self.admin_line_deadline.is_zero()
             || self.ack_timeout.is_zero()
             || self.registration_deadline.is_zero()
         {
@@ -233,6 +244,15 @@ pub struct Args {
     /// STATUS replies one source may receive in a burst.
     #[arg(long, default_value_t = limits::REPLY_BURST)]
     pub reply_burst: u32,
+    /// Admin sessions at once; at the cap a new one evicts the longest idle.
+    #[arg(long, default_value_t = limits::MAX_ADMIN_SESSIONS)]
+    pub max_admin_sessions: usize,
+    /// An admin session with no complete line for this long is closed.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub admin_idle_timeout: Duration,
+    /// An admin line begun must end within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub admin_line_deadline: Duration,
 }
 
 impl Args {
@@ -264,6 +284,9 @@ impl Args {
             udp_registered_only: self.udp_registered_only,
             reply_rate: self.reply_rate,
             reply_burst: self.reply_burst,
+            max_admin_sessions: self.max_admin_sessions,
+            admin_idle_timeout: self.admin_idle_timeout,
+            admin_line_deadline: self.admin_line_deadline,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -99,8 +99,16 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 /// socket, the log, epoll, the waker, admin sessions and the spare fd.
 pub const FD_RESERVE: u64 = 40;
 
-/// Admin sessions at once (loopback tooling, not devices).
+/// Admin sessions at once (loopback tooling, not devices). At the cap a new
+/// session evicts the longest idle one, so the operator is never locked out.
 pub const MAX_ADMIN_SESSIONS: usize = 32;
+
+/// An admin session with no complete line for this long is closed.
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An admin line begun must be completed within this, so a session cannot
+/// be held open by a byte at a time.
+pub const ADMIN_LINE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Longest admin or console command line.
 pub const MAX_ADMIN_LINE: usize = 1024;

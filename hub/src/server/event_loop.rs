@@ -75,6 +75,8 @@ pub struct EventLoop {
     pub(super) max_conns: usize,
     pub(super) device_conns: usize,
     pub(super) admin_conns: usize,
+    /// Slots of the admin sessions, so their timers never scan devices.
+    pub(super) admin_slots: Vec<usize>,
     pub(super) console: Option<Receiver<super::console::ConsoleInput>>,
     /// Stdout and stderr, written off the loop (bounded, never blocking).
     pub(super) out: super::stdio::Output,
@@ -102,8 +104,11 @@ impl EventLoop {
         while !self.stop.load(Ordering::Relaxed) {
             // `now` is from just after the last poll: the wait may run long
             // by this turn's work, well inside a tick.
+            let wake = self
+                .admin_deadline()
+                .map_or(next_tick, |d| d.min(next_tick));
             let timeout = if self.again.is_empty() {
-                next_tick.saturating_duration_since(now)
+                wake.saturating_duration_since(now)
             } else {
                 std::time::Duration::ZERO
             };
@@ -163,7 +168,9 @@ impl EventLoop {
 
     fn dispatch_writable(&mut self, token: Token, now: Instant) {
         if token.0 >= FIRST_CONN {
-            self.flush_conn(token.0 - FIRST_CONN, now);
+            let idx = token.0 - FIRST_CONN;
+            self.flush_conn(idx, now);
+            self.pump_list(idx, now);
             self.apply(now);
         }
     }
@@ -192,6 +199,7 @@ impl EventLoop {
 
     fn tick(&mut self, now: Instant) {
         self.check_console_output();
+        self.admin_timers(now);
         self.control.on_tick(now);
         let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
         self.data.on_tick(now, &mut sink);
@@ -281,12 +289,31 @@ impl EventLoop {
                     Role::Device => self
                         .control
                         .on_message(now, conn.id, line, Framing::Newline),
-                    Role::Admin => admin_lines.push(String::from_utf8_lossy(line).into_owned()),
+                    Role::Admin => {
+                        admin_lines.push(String::from_utf8_lossy(line).into_owned());
+                        conn.last_line = now;
+                        conn.lines += 1;
+                        conn.partial_since = None;
+                    }
                 },
-                Ok(None) => return true,
+                Ok(None) => {
+                    if conn.role == Role::Admin && conn.framer.pending() > 0 {
+                        conn.partial_since.get_or_insert(now);
+                    }
+                    return true;
+                }
                 Err(e) => {
                     self.stats.oversize_lines += 1;
-                    let msg = format!("ERROR {e}\n");
+                    let msg = match conn.role {
+                        Role::Device => format!("ERROR {e}\n"),
+                        Role::Admin => {
+                            self.stats.admin_oversize_lines += 1;
+                            let mut m = serde_json::json!({"ok": false, "error": e.to_string()})
+                                .to_string();
+                            m.push('\n');
+                            m
+                        }
+                    };
                     let _ = conn.send(msg.as_bytes());
                     self.lost(idx, now, CloseReason::Violation(e.to_string()));
                     return false;
@@ -330,7 +357,17 @@ impl EventLoop {
                 return;
             };
             let origin = Origin::Admin(conn.id);
-            let reply = self.operate(&line, origin, now);
+            if !conn.proven {
+                self.admin_seat(idx, now);
+            }
+            let reply = match self.operate(&line, origin, now) {
+                crate::ops::Reply::List(devices) => {
+                    self.start_list(idx, devices, now);
+                    self.apply(now);
+                    continue;
+                }
+                reply => reply,
+            };
             let mut text = reply.to_json().to_string();
             text.push('\n');
             self.send_to(idx, text.as_bytes(), now);
@@ -421,7 +458,10 @@ impl EventLoop {
                 self.ids.remove(&conn.id);
                 match conn.role {
                     Role::Device => self.device_conns -= 1,
-                    Role::Admin => self.admin_conns -= 1,
+                    Role::Admin => {
+                        self.admin_conns -= 1;
+                        self.admin_slots.retain(|&i| i != idx);
+                    }
                 }
                 self.free.push(idx);
             }
@@ -462,7 +502,10 @@ impl EventLoop {
         self.ids.insert(id, idx);
         match role {
             Role::Device => self.device_conns += 1,
-            Role::Admin => self.admin_conns += 1,
+            Role::Admin => {
+                self.admin_conns += 1;
+                self.admin_slots.push(idx);
+            }
         }
         Some((idx, id))
     }

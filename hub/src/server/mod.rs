@@ -9,6 +9,7 @@
 //!   `kernel`: drop counters and rlimits; `console`: the stdin thread.
 
 mod accept;
+mod admin;
 mod conn;
 mod console;
 mod event_loop;
@@ -136,6 +137,7 @@ impl Hub {
             device_conns: 0,
             admin_conns: 0,
             console: None,
+            admin_slots: Vec::new(),
             out: stdio::Output::spawn(stdio::Stream::Stdout),
             err: stdio::Output::spawn(stdio::Stream::Stderr),
             stop: Arc::new(AtomicBool::new(false)),

@@ -30,6 +30,14 @@ pub struct ShellStats {
     pub signals_hup: u64,
     /// SIGUSR1s taken (each logs a STATS line).
     pub signals_usr1: u64,
+    /// Admin sessions evicted at the session cap to make room.
+    pub admin_evicted: u64,
+    /// Admin sessions closed for no complete line within the idle timeout.
+    pub admin_idle_closed: u64,
+    /// Admin sessions closed for a line not completed within its deadline.
+    pub admin_slow_closed: u64,
+    /// Admin lines over 1024 bytes (answered, then closed).
+    pub admin_oversize_lines: u64,
     /// Console lines over the cap, refused unrun.
     pub console_lines_refused: u64,
     /// Started in the background of a terminal: no console.
