@@ -39,6 +39,10 @@ pub(super) const FIRST_CONN: usize = 16;
 /// Reads of 4 KiB one connection gets per turn of the loop.
 const READ_BUDGET: usize = 16;
 
+/// Reads of 4 KiB an admin session gets per turn: its lines can be costly
+/// (`stats`, `list`), so a burst of them is spread over turns.
+const ADMIN_READ_BUDGET: usize = 1;
+
 /// What an event (or a re-poll) says about a socket's read side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Readiness {
@@ -226,7 +230,11 @@ impl EventLoop {
         let mut buf = [0u8; 4096];
         let mut admin_lines = Vec::new();
         let mut outcome = ReadOutcome::Budget;
-        for _ in 0..READ_BUDGET {
+        let budget = match self.slots.get(idx) {
+            Some(Some(c)) if c.role == Role::Admin => ADMIN_READ_BUDGET,
+            _ => READ_BUDGET,
+        };
+        for _ in 0..budget {
             let Some(Some(conn)) = self.slots.get_mut(idx) else {
                 return;
             };
@@ -356,6 +364,10 @@ impl EventLoop {
             let Some(Some(conn)) = self.slots.get(idx) else {
                 return;
             };
+            if conn.closing {
+                // Dropped (e.g. at its output cap): the rest is not run.
+                return;
+            }
             let origin = Origin::Admin(conn.id);
             if !conn.proven {
                 self.admin_seat(idx, now);
