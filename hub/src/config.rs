@@ -42,8 +42,15 @@ pub struct HubConfig {
     pub udp_idle_evict: Duration,
     /// Drop datagrams from names not registered over TCP.
     pub udp_registered_only: bool,
+    /// Accept a registered name's datagrams from any address (off by
+    /// default: only from its TCP connection's address).
+    pub udp_any_source: bool,
+    /// Strangers' share of the UDP table; `0` means 3/4 of it.
+    pub max_udp_strangers: usize,
     pub reply_rate: u32,
     pub reply_burst: u32,
+    pub reply_prefix_rate: u32,
+    pub reply_prefix_burst: u32,
     pub max_admin_sessions: usize,
     pub admin_idle_timeout: Duration,
     pub admin_line_deadline: Duration,
@@ -76,8 +83,12 @@ impl Default for HubConfig {
             max_udp_devices: limits::MAX_UDP_DEVICES,
             udp_idle_evict: limits::UDP_IDLE_EVICT,
             udp_registered_only: false,
+            udp_any_source: false,
+            max_udp_strangers: 0,
             reply_rate: limits::REPLY_RATE_PER_SEC,
             reply_burst: limits::REPLY_BURST,
+            reply_prefix_rate: limits::REPLY_PREFIX_RATE_PER_SEC,
+            reply_prefix_burst: limits::REPLY_PREFIX_BURST,
             max_admin_sessions: limits::MAX_ADMIN_SESSIONS,
             admin_idle_timeout: limits::ADMIN_IDLE_TIMEOUT,
             admin_line_deadline: limits::ADMIN_LINE_DEADLINE,
@@ -108,6 +119,12 @@ impl HubConfig {
             idle_evict: self.udp_idle_evict,
             reply_rate_per_sec: self.reply_rate,
             reply_burst: self.reply_burst,
+            reply_prefix_rate_per_sec: self.reply_prefix_rate,
+            reply_prefix_burst: self.reply_prefix_burst,
+            max_strangers: match self.max_udp_strangers {
+                0 => self.max_udp_devices / 4 * 3,
+                n => n.min(self.max_udp_devices),
+            },
         }
     }
 
@@ -238,12 +255,27 @@ pub struct Args {
     /// Drop datagrams from names not registered over TCP (counted).
     #[arg(long)]
     pub udp_registered_only: bool,
-    /// STATUS replies per second one source may receive.
+    /// Accept datagrams for a TCP-registered name from any address (by
+    /// default only from its TCP connection's address; others are dropped).
+    #[arg(long)]
+    pub udp_any_source: bool,
+    /// UDP state kept for names not registered over TCP (0 = 3/4 of
+    /// --max-udp-devices); past it the oldest stranger is evicted.
+    #[arg(long, default_value_t = 0)]
+    pub max_udp_strangers: usize,
+    /// STATUS replies per second one source address (any port) may receive
+    /// when they are larger than the datagrams they answer.
     #[arg(long, default_value_t = limits::REPLY_RATE_PER_SEC)]
     pub reply_rate: u32,
-    /// STATUS replies one source may receive in a burst.
+    /// The same, in a burst.
     #[arg(long, default_value_t = limits::REPLY_BURST)]
     pub reply_burst: u32,
+    /// The same per /24 (IPv4) or /64 (IPv6) prefix, per second.
+    #[arg(long, default_value_t = limits::REPLY_PREFIX_RATE_PER_SEC)]
+    pub reply_prefix_rate: u32,
+    /// The same per prefix, in a burst.
+    #[arg(long, default_value_t = limits::REPLY_PREFIX_BURST)]
+    pub reply_prefix_burst: u32,
     /// Admin sessions at once; at the cap a new one evicts the longest idle.
     #[arg(long, default_value_t = limits::MAX_ADMIN_SESSIONS)]
     pub max_admin_sessions: usize,
@@ -282,8 +314,12 @@ impl Args {
             max_udp_devices: self.max_udp_devices,
             udp_idle_evict: self.udp_idle_evict,
             udp_registered_only: self.udp_registered_only,
+            udp_any_source: self.udp_any_source,
+            max_udp_strangers: self.max_udp_strangers,
             reply_rate: self.reply_rate,
             reply_burst: self.reply_burst,
+            reply_prefix_rate: self.reply_prefix_rate,
+            reply_prefix_burst: self.reply_prefix_burst,
             max_admin_sessions: self.max_admin_sessions,
             admin_idle_timeout: self.admin_idle_timeout,
             admin_line_deadline: self.admin_line_deadline,

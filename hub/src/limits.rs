@@ -69,11 +69,20 @@ pub const UDP_IDLE_EVICT: Duration = Duration::from_secs(60);
 /// so the hub cannot be used as a traffic amplifier.
 pub const STATUS_AMPLIFICATION: usize = 3;
 
-/// STATUS replies one source address may receive per second, sustained.
+/// STATUS replies one source address (whatever its port) may receive per
+/// second, sustained, when each is larger than the datagrams it answers.
+/// Whole cycles are never limited: their STATUS is smaller than they are.
 pub const REPLY_RATE_PER_SEC: u32 = 2_000;
 
 /// STATUS replies one source address may receive in a burst.
 pub const REPLY_BURST: u32 = 500;
+
+/// STATUS replies (larger than what they answer) all the addresses of one
+/// /24 or /64 may receive per second: four addresses' worth.
+pub const REPLY_PREFIX_RATE_PER_SEC: u32 = 4 * REPLY_RATE_PER_SEC;
+
+/// The same, in a burst.
+pub const REPLY_PREFIX_BURST: u32 = 4 * REPLY_BURST;
 
 /// Slots in the per-source reply rate limiter (hashed; colliding sources
 /// share a bucket, which only ever limits more, never less).

@@ -1,6 +1,12 @@
 //! [`ControlPlane`]: the TCP control rules of PROTOCOL.md as a state machine.
 //! Inputs carry `now`; outputs are [`Action`]s taken with
 //! [`ControlPlane::take_actions`].
+//!
+//! Timers are deadlines in FIFO queues, one per kind (registration, ACK,
+//! folded log lines): every deadline of a kind is `now` plus the same
+//! duration, so each queue is in deadline order and [`ControlPlane::on_tick`]
+//! pops only what is due; [`ControlPlane::poll_timeout`] says when that is.
+//! An entry whose connection or command is gone by then is skipped.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -106,7 +112,6 @@ pub struct ControlStats {
 #[derive(Debug)]
 struct ConnEntry {
     peer: SocketAddr,
-    connected_at: Instant,
     name: Option<Box<str>>,
 }
 
@@ -122,6 +127,10 @@ pub struct ControlPlane {
     actions: Vec<Action>,
     /// Devices with folded UNEXPECTED_ACKs, and when their line is due.
     folds: VecDeque<(Instant, Box<str>)>,
+    /// Registration deadlines, in connection order.
+    reg_deadlines: VecDeque<(Instant, ConnId)>,
+    /// ACK deadlines of commands sent, in sending order.
+    ack_deadlines: VecDeque<(Instant, ConnId)>,
 }
 
 impl ControlPlane {
@@ -136,6 +145,8 @@ impl ControlPlane {
             ack_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             actions: Vec::new(),
             folds: VecDeque::new(),
+            reg_deadlines: VecDeque::new(),
+            ack_deadlines: VecDeque::new(),
         }
     }
 
@@ -166,6 +177,11 @@ impl ControlPlane {
         self.devices.contains_key(name)
     }
 
+    /// The address of the TCP connection `name` registered on.
+    pub fn device_ip(&self, name: &str) -> Option<std::net::IpAddr> {
+        self.devices.get(name).map(|d| d.peer.ip())
+    }
+
     /// Registered devices as (name, type, peer), in no particular order.
     pub fn devices(&self) -> impl Iterator<Item = (&str, &str, SocketAddr)> {
         self.devices.iter().map(|(n, d)| (&**n, &*d.kind, d.peer))
@@ -184,15 +200,10 @@ impl ControlPlane {
     /// A new TCP connection was accepted.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
         self.stats.accepted += 1;
-        self.conns.insert(
-            conn,
-            ConnEntry {
-                peer,
-                connected_at: now,
-                name: None,
-            },
-        );
+        self.conns.insert(conn, ConnEntry { peer, name: None });
         self.actions.push(Action::Log(Event::Connected { peer }));
+        self.reg_deadlines
+            .push_back((now + self.cfg.registration_deadline, conn));
     }
 
     /// One framed message from `conn`. `framing` says how it was framed.
@@ -229,38 +240,60 @@ impl ControlPlane {
         self.forget(now, conn, reason);
     }
 
-    /// Runs timers: registration deadlines and ACK timeouts.
+    /// Runs the timers that are due: registration deadlines and ACK
+    /// timeouts. Touches only due entries, never every connection.
     pub fn on_tick(&mut self, now: Instant) {
-        let deadline = self.cfg.registration_deadline;
-        let late: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.name.is_none() && now >= c.connected_at + deadline)
-            .map(|(&id, _)| id)
-            .collect();
-        for conn in late {
-            self.stats.registration_timeouts += 1;
-            self.send_line(
-                conn,
-                Framing::Newline,
-                b"ERROR registration deadline passed",
-            );
-            self.close(now, conn, CloseReason::RegistrationTimeout);
+        while self
+            .reg_deadlines
+            .front()
+            .is_some_and(|(due, _)| *due <= now)
+        {
+            let (_, conn) = self.reg_deadlines.pop_front().expect("checked");
+            if self.conns.get(&conn).is_some_and(|c| c.name.is_none()) {
+                self.stats.registration_timeouts += 1;
+                self.send_line(
+                    conn,
+                    Framing::Newline,
+                    b"ERROR registration deadline passed",
+                );
+                self.close(now, conn, CloseReason::RegistrationTimeout);
+            }
         }
         let timeout = self.cfg.ack_timeout;
-        let expired: Vec<Box<str>> = self
-            .devices
-            .iter()
-            .filter(|(_, d)| matches!(d.inflight, Some((_, sent)) if now >= sent + timeout))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in expired {
-            self.ack_timeout(now, &name);
+        while self
+            .ack_deadlines
+            .front()
+            .is_some_and(|(due, _)| *due <= now)
+        {
+            let (due, conn) = self.ack_deadlines.pop_front().expect("checked");
+            let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+                continue;
+            };
+            // Only if the command in flight is still the one this was for.
+            let current = self.devices.get(&name).is_some_and(|d| {
+                d.conn == conn && matches!(d.inflight, Some((_, sent)) if sent + timeout == due)
+            });
+            if current {
+                self.ack_timeout(now, &name);
+            }
         }
         while self.folds.front().is_some_and(|(due, _)| *due <= now) {
             let (_, name) = self.folds.pop_front().expect("checked");
             self.flush_fold(&name);
         }
+    }
+
+    /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
+    /// `poll_timeout`); `None` when no timer is pending.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.reg_deadlines.front().map(|(t, _)| *t),
+            self.ack_deadlines.front().map(|(t, _)| *t),
+            self.folds.front().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Logs the UNEXPECTED_ACKs folded for `name` so far, as one line.
@@ -514,6 +547,8 @@ impl ControlPlane {
             command: p.command.clone(),
         }));
         dev.inflight = Some((p, now));
+        self.ack_deadlines
+            .push_back((now + self.cfg.ack_timeout, conn));
         self.stats.commands_sent += 1;
         self.actions.push(Action::Send { conn, bytes });
     }

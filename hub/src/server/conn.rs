@@ -42,6 +42,10 @@ pub struct Conn {
     pub partial_since: Option<Instant>,
     /// Admin sessions: a `list` still being streamed.
     pub list: Option<ListCursor>,
+    /// Admin sessions: lines read and not yet run.
+    pub admin_backlog: std::collections::VecDeque<String>,
+    /// Admin sessions: the peer closed; close once the backlog has run.
+    pub eof_seen: bool,
 }
 
 /// The rest of a `list` reply, written as the peer reads.
@@ -77,6 +81,8 @@ impl Conn {
             proven: false,
             partial_since: None,
             list: None,
+            admin_backlog: std::collections::VecDeque::new(),
+            eof_seen: false,
         }
     }
 

@@ -36,12 +36,20 @@ pub(super) const WAKER: Token = Token(3);
 pub(super) const SIGNAL: Token = Token(4);
 pub(super) const FIRST_CONN: usize = 16;
 
+/// Longest sleep with no deadline due: what an idle hub costs is one
+/// wake-up a second, whatever it tracks.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reads of 4 KiB one connection gets per turn of the loop.
 const READ_BUDGET: usize = 16;
 
 /// Reads of 4 KiB an admin session gets per turn: its lines can be costly
 /// (`stats`, `list`), so a burst of them is spread over turns.
 const ADMIN_READ_BUDGET: usize = 1;
+
+/// Admin lines one session runs per turn; the rest wait (and the session
+/// is not read) until they have run.
+const ADMIN_LINES_PER_TURN: usize = 16;
 
 /// What an event (or a re-poll) says about a socket's read side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,15 +112,13 @@ impl EventLoop {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut now = Instant::now();
-        let mut next_tick = now + TICK;
+        let mut next_tick = self.next_deadline(now);
         while !self.stop.load(Ordering::Relaxed) {
             // `now` is from just after the last poll: the wait may run long
-            // by this turn's work, well inside a tick.
-            let wake = self
-                .admin_deadline()
-                .map_or(next_tick, |d| d.min(next_tick));
+            // by this turn's work. The loop sleeps until the earliest
+            // deadline any part reports, never on a fixed tick.
             let timeout = if self.again.is_empty() {
-                wake.saturating_duration_since(now)
+                next_tick.saturating_duration_since(now)
             } else {
                 std::time::Duration::ZERO
             };
@@ -123,6 +129,7 @@ impl EventLoop {
                 return Err(e);
             }
             now = Instant::now();
+            self.stats.wakeups += 1;
             let again = std::mem::take(&mut self.again);
             for token in again {
                 self.dispatch(token, Readiness::Again, now);
@@ -142,13 +149,28 @@ impl EventLoop {
             }
             if now >= next_tick {
                 self.tick(now);
-                next_tick = now + TICK;
             }
             self.apply(now);
             self.reap();
+            next_tick = self.next_deadline(now);
         }
         self.shutdown();
         Ok(())
+    }
+
+    /// The earliest deadline of the control plane, the data plane and the
+    /// admin sessions, at most [`MAX_SLEEP`] away (and [`TICK`] while
+    /// accepting is paused for lack of descriptors).
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let cap = if self.accept_blocked { TICK } else { MAX_SLEEP };
+        [
+            self.control.poll_timeout(),
+            self.data.poll_timeout(),
+            self.admin_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(now + cap, Instant::min)
     }
 
     fn dispatch(&mut self, token: Token, r: Readiness, now: Instant) {
@@ -227,6 +249,14 @@ impl EventLoop {
     }
 
     fn conn_readable(&mut self, idx: usize, token: Token, short_read_ends: bool, now: Instant) {
+        // An admin session with lines still to run is not read further
+        // (its backlog stays in the kernel, not in the hub).
+        if let Some(Some(c)) = self.slots.get(idx) {
+            if c.role == Role::Admin && (!c.admin_backlog.is_empty() || c.eof_seen) {
+                self.run_admin_backlog(idx, token, now);
+                return;
+            }
+        }
         let mut buf = [0u8; 4096];
         let mut admin_lines = Vec::new();
         let mut outcome = ReadOutcome::Budget;
@@ -275,11 +305,47 @@ impl EventLoop {
         if outcome != ReadOutcome::Budget {
             self.take_unterminated(idx, now, outcome == ReadOutcome::Eof, &mut admin_lines);
         }
-        self.run_admin_lines(idx, now, admin_lines);
+        let is_admin = matches!(self.slots.get(idx), Some(Some(c)) if c.role == Role::Admin);
+        if is_admin {
+            if let Some(Some(c)) = self.slots.get_mut(idx) {
+                c.admin_backlog.extend(admin_lines);
+                c.eof_seen |= outcome == ReadOutcome::Eof;
+            }
+            self.run_admin_backlog(idx, token, now);
+            if outcome == ReadOutcome::Budget && !self.again.contains(&token) {
+                self.again.push(token);
+            }
+            return;
+        }
         match outcome {
             ReadOutcome::Eof => self.lost(idx, now, CloseReason::PeerClosed),
             ReadOutcome::Budget => self.again.push(token),
             ReadOutcome::Drained => {}
+        }
+    }
+
+    /// Runs up to [`ADMIN_LINES_PER_TURN`] of a session's lines; the rest
+    /// wait for the next turn. A session that closed its side is closed
+    /// once its last line has run.
+    fn run_admin_backlog(&mut self, idx: usize, token: Token, now: Instant) {
+        let Some(Some(c)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let n = c.admin_backlog.len().min(ADMIN_LINES_PER_TURN);
+        let lines: Vec<String> = c.admin_backlog.drain(..n).collect();
+        self.run_admin_lines(idx, now, lines);
+        let Some(Some(c)) = self.slots.get(idx) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        if !c.admin_backlog.is_empty() {
+            if !self.again.contains(&token) {
+                self.again.push(token);
+            }
+        } else if c.eof_seen {
+            self.lost(idx, now, CloseReason::PeerClosed);
         }
     }
 

@@ -26,6 +26,8 @@ pub struct ShellStats {
     pub outbuf_overflows: u64,
     pub udp_send_errors: u64,
     pub udp_recv_errors: u64,
+    /// Times the loop woke from its wait (events, deadlines, or its 1 s cap).
+    pub wakeups: u64,
     /// SIGHUPs taken (each reopens the log).
     pub signals_hup: u64,
     /// SIGUSR1s taken (each logs a STATS line).
