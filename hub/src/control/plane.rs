@@ -284,8 +284,31 @@ impl ControlPlane {
     }
 
     /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
-    /// `poll_timeout`); `None` when no timer is pending.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// `poll_timeout`); `None` when no timer is pending. Entries made moot
+    /// (the connection registered or left, the command was ACKed) are
+    /// dropped from the front first, so they never wake the loop.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&(_, conn)) = self.reg_deadlines.front() {
+            if self.conns.get(&conn).is_some_and(|c| c.name.is_none()) {
+                break;
+            }
+            self.reg_deadlines.pop_front();
+        }
+        let timeout = self.cfg.ack_timeout;
+        while let Some(&(due, conn)) = self.ack_deadlines.front() {
+            let live = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.name.as_deref())
+                .and_then(|n| self.devices.get(n))
+                .is_some_and(|d| {
+                    d.conn == conn && matches!(d.inflight, Some((_, sent)) if sent + timeout == due)
+                });
+            if live {
+                break;
+            }
+            self.ack_deadlines.pop_front();
+        }
         [
             self.reg_deadlines.front().map(|(t, _)| *t),
             self.ack_deadlines.front().map(|(t, _)| *t),

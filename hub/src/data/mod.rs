@@ -367,8 +367,20 @@ impl DataPlane {
     }
 
     /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
-    /// `poll_timeout`); `None` with no device tracked.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// `poll_timeout`); `None` with no device tracked. Cycle timers made
+    /// moot (the cycle closed, the device left) are dropped from the front
+    /// first, so they never wake the loop.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((due, at))) = self.cycle_timers.peek() {
+            if self
+                .table
+                .at_mut(at)
+                .is_some_and(|d| d.cycle_timer == Some(due))
+            {
+                break;
+            }
+            self.cycle_timers.pop();
+        }
         let c = self.cycle_timers.peek().map(|Reverse((t, _))| *t);
         let i = self.idle_timers.peek().map(|Reverse((t, _))| *t);
         match (c, i) {
@@ -452,6 +464,8 @@ impl DataPlane {
                 if let Some(bits) = completed {
                     closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid);
                     paid = 0;
+                    // Its timeout check is moot (a later cycle schedules its own).
+                    dev.cycle_timer = None;
                 }
                 dev.paid = paid;
             }

@@ -1,9 +1,11 @@
 //! The log writer thread: batches lines, writes them at least every
 //! [`LOG_FLUSH`], and keeps writing to the *path* whatever logrotate does.
 //!
-//! - **Moved or removed** (`create` mode, `mv`, `rm`): after each flush the
-//!   path is compared with the open file (device and inode); when they
-//!   differ, or SIGHUP asked, the path is opened again.
+//! - **Moved or removed** (`create` mode, `mv`, `rm`): before each flush
+//!   (at most every [`LOG_FLUSH`]; once a second when idle) the path is
+//!   compared with the open file (device and inode); when they differ, or
+//!   SIGHUP asked, the path is opened again, so the lines go where the path
+//!   points now.
 //! - **Truncated** (`copytruncate` mode): logrotate copies the file, then
 //!   truncates it; lines written between its copy and its truncate would be
 //!   in neither file. The writer knows where each of its writes landed
@@ -28,6 +30,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::{file_id, open_append, LogCounters};
 use crate::limits::LOG_FLUSH;
+
+/// How often an idle writer checks its path (and a SIGHUP's request).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// Bytes batched before a write, between flush intervals.
 const BATCH: usize = 64 * 1024;
@@ -78,23 +83,37 @@ impl Writer {
 
     pub fn run(mut self, rx: Receiver<String>) {
         let mut last_flush = Instant::now();
+        let mut last_check = Instant::now();
         loop {
-            let wait = LOG_FLUSH.saturating_sub(last_flush.elapsed());
+            // With lines waiting, wake at the flush interval; idle, only
+            // once a second to follow the path (an idle hub costs nothing).
+            let wait = if self.buf.is_empty() {
+                IDLE_CHECK.saturating_sub(last_check.elapsed())
+            } else {
+                LOG_FLUSH.saturating_sub(last_flush.elapsed())
+            };
             match rx.recv_timeout(wait) {
                 Ok(line) => {
                     self.buf.extend_from_slice(line.as_bytes());
                     self.c.written.fetch_add(1, Ordering::Relaxed);
-                    if self.buf.len() >= BATCH {
-                        self.flush();
-                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if last_flush.elapsed() >= LOG_FLUSH {
+            let due = last_flush.elapsed() >= LOG_FLUSH;
+            if !self.buf.is_empty() && (due || self.buf.len() >= BATCH) {
+                // Follow the path first, so lines go where it points now.
+                if last_check.elapsed() >= LOG_FLUSH {
+                    self.follow_path();
+                    last_check = Instant::now();
+                }
                 self.flush();
-                self.follow_path();
                 last_flush = Instant::now();
+            } else if last_check.elapsed() >= IDLE_CHECK
+                || (self.reopen.load(Ordering::Relaxed) && due)
+            {
+                self.follow_path();
+                last_check = Instant::now();
             }
         }
         self.flush();
@@ -237,8 +256,6 @@ impl Writer {
     }
 
     /// Opens the path again if asked to, or if it no longer names our file.
-    /// Called right after a flush, so nothing meant for the old file goes
-    /// to the new one.
     fn follow_path(&mut self) {
         let asked = self.reopen.swap(false, Ordering::Relaxed);
         let moved = match std::fs::metadata(&self.path) {

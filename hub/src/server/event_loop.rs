@@ -105,6 +105,7 @@ pub struct EventLoop {
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
     pub(super) signals: Option<super::signals::Signals>,
+    pub(super) kernel_stats: super::stats::KernelStats,
 }
 
 impl EventLoop {
@@ -161,7 +162,7 @@ impl EventLoop {
     /// The earliest deadline of the control plane, the data plane and the
     /// admin sessions, at most [`MAX_SLEEP`] away (and [`TICK`] while
     /// accepting is paused for lack of descriptors).
-    fn next_deadline(&self, now: Instant) -> Instant {
+    fn next_deadline(&mut self, now: Instant) -> Instant {
         let cap = if self.accept_blocked { TICK } else { MAX_SLEEP };
         [
             self.control.poll_timeout(),
@@ -253,7 +254,7 @@ impl EventLoop {
         // (its backlog stays in the kernel, not in the hub).
         if let Some(Some(c)) = self.slots.get(idx) {
             if c.role == Role::Admin && (!c.admin_backlog.is_empty() || c.eof_seen) {
-                self.run_admin_backlog(idx, token, now);
+                self.run_admin_backlog(idx, token, now, true);
                 return;
             }
         }
@@ -311,7 +312,7 @@ impl EventLoop {
                 c.admin_backlog.extend(admin_lines);
                 c.eof_seen |= outcome == ReadOutcome::Eof;
             }
-            self.run_admin_backlog(idx, token, now);
+            self.run_admin_backlog(idx, token, now, false);
             if outcome == ReadOutcome::Budget && !self.again.contains(&token) {
                 self.again.push(token);
             }
@@ -327,7 +328,7 @@ impl EventLoop {
     /// Runs up to [`ADMIN_LINES_PER_TURN`] of a session's lines; the rest
     /// wait for the next turn. A session that closed its side is closed
     /// once its last line has run.
-    fn run_admin_backlog(&mut self, idx: usize, token: Token, now: Instant) {
+    fn run_admin_backlog(&mut self, idx: usize, token: Token, now: Instant, deferred: bool) {
         let Some(Some(c)) = self.slots.get_mut(idx) else {
             return;
         };
@@ -340,12 +341,12 @@ impl EventLoop {
         if c.closing {
             return;
         }
-        if !c.admin_backlog.is_empty() {
-            if !self.again.contains(&token) {
-                self.again.push(token);
-            }
-        } else if c.eof_seen {
+        if c.eof_seen && c.admin_backlog.is_empty() {
             self.lost(idx, now, CloseReason::PeerClosed);
+        } else if (deferred || !c.admin_backlog.is_empty()) && !self.again.contains(&token) {
+            // More lines to run, or (a deferred backlog just emptied) bytes
+            // the socket may still hold with no new edge coming.
+            self.again.push(token);
         }
     }
 

@@ -152,6 +152,7 @@ impl Hub {
             accept_blocked: false,
             started: Instant::now(),
             signals: None,
+            kernel_stats: Default::default(),
             cfg,
         };
         Ok(Hub {
