@@ -3,10 +3,9 @@
 //!
 //! Sans-IO: it turns [`Event`]s and operator lines into the text the
 //! original printed (with its prompt, which ends without a newline); the
-//! event loop prints it. The device being prompted for is the one that
+//! event loop prints it through its bounded stdout queue. The device being prompted for is the one that
 //! registered last and is still connected.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::control::{CloseReason, Event};
@@ -131,16 +130,6 @@ impl Classic {
                 ..Default::default()
             },
         }
-    }
-
-    /// Prints and flushes (the prompt has no newline).
-    pub fn print(&self, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
     }
 }
 

@@ -36,12 +36,24 @@ pub struct HubConfig {
     pub max_line: usize,
     pub max_outbuf: usize,
     pub command_queue: usize,
+    /// Unsolicited ACKs after a device's last command before it is dropped.
+    pub max_unsolicited_acks: u32,
     pub max_udp_devices: usize,
     pub udp_idle_evict: Duration,
     /// Drop datagrams from names not registered over TCP.
     pub udp_registered_only: bool,
+    /// Accept a registered name's datagrams from any address (off by
+    /// default: only from its TCP connection's address).
+    pub udp_any_source: bool,
+    /// Strangers' share of the UDP table; `0` means 3/4 of it.
+    pub max_udp_strangers: usize,
     pub reply_rate: u32,
     pub reply_burst: u32,
+    pub reply_prefix_rate: u32,
+    pub reply_prefix_burst: u32,
+    pub max_admin_sessions: usize,
+    pub admin_idle_timeout: Duration,
+    pub admin_line_deadline: Duration,
 }
 
 impl Default for HubConfig {
@@ -67,11 +79,19 @@ impl Default for HubConfig {
             max_line: limits::MAX_LINE,
             max_outbuf: limits::MAX_OUTBUF,
             command_queue: limits::COMMAND_QUEUE,
+            max_unsolicited_acks: limits::MAX_UNSOLICITED_ACKS,
             max_udp_devices: limits::MAX_UDP_DEVICES,
             udp_idle_evict: limits::UDP_IDLE_EVICT,
             udp_registered_only: false,
+            udp_any_source: false,
+            max_udp_strangers: 0,
             reply_rate: limits::REPLY_RATE_PER_SEC,
             reply_burst: limits::REPLY_BURST,
+            reply_prefix_rate: limits::REPLY_PREFIX_RATE_PER_SEC,
+            reply_prefix_burst: limits::REPLY_PREFIX_BURST,
+            max_admin_sessions: limits::MAX_ADMIN_SESSIONS,
+            admin_idle_timeout: limits::ADMIN_IDLE_TIMEOUT,
+            admin_line_deadline: limits::ADMIN_LINE_DEADLINE,
         }
     }
 }
@@ -99,6 +119,12 @@ impl HubConfig {
             idle_evict: self.udp_idle_evict,
             reply_rate_per_sec: self.reply_rate,
             reply_burst: self.reply_burst,
+            reply_prefix_rate_per_sec: self.reply_prefix_rate,
+            reply_prefix_burst: self.reply_prefix_burst,
+            max_strangers: match self.max_udp_strangers {
+                0 => self.max_udp_devices / 4 * 3,
+                n => n.min(self.max_udp_devices),
+            },
         }
     }
 
@@ -110,7 +136,12 @@ impl HubConfig {
                 "--max-line must be at least 84 (a DEVICE line with two 64-byte names)".into(),
             );
         }
+        if self.max_admin_sessions == 0 {
+            return Err("--max-admin-sessions must be at least 1".into());
+        }
         if self.cycle_timeout.is_zero()
+            || self.admin_idle_timeout.is_zero()
+            || self.admin_line_deadline.is_zero()
             || self.ack_timeout.is_zero()
             || self.registration_deadline.is_zero()
         {
@@ -211,6 +242,10 @@ pub struct Args {
     /// Commands queued per device behind the outstanding one.
     #[arg(long, default_value_t = limits::COMMAND_QUEUE)]
     pub command_queue: usize,
+    /// ACKs with no command outstanding a device may send after its last
+    /// command; one more is an ERROR and a disconnect.
+    #[arg(long, default_value_t = limits::MAX_UNSOLICITED_ACKS)]
+    pub max_unsolicited_acks: u32,
     /// Devices whose UDP cycle state is kept at once.
     #[arg(long, default_value_t = limits::MAX_UDP_DEVICES)]
     pub max_udp_devices: usize,
@@ -220,12 +255,36 @@ pub struct Args {
     /// Drop datagrams from names not registered over TCP (counted).
     #[arg(long)]
     pub udp_registered_only: bool,
-    /// STATUS replies per second one source may receive.
+    /// Accept datagrams for a TCP-registered name from any address (by
+    /// default only from its TCP connection's address; others are dropped).
+    #[arg(long)]
+    pub udp_any_source: bool,
+    /// UDP state kept for names not registered over TCP (0 = 3/4 of
+    /// --max-udp-devices); past it the oldest stranger is evicted.
+    #[arg(long, default_value_t = 0)]
+    pub max_udp_strangers: usize,
+    /// STATUS replies per second one source address (any port) may receive
+    /// when they are larger than the datagrams they answer.
     #[arg(long, default_value_t = limits::REPLY_RATE_PER_SEC)]
     pub reply_rate: u32,
-    /// STATUS replies one source may receive in a burst.
+    /// The same, in a burst.
     #[arg(long, default_value_t = limits::REPLY_BURST)]
     pub reply_burst: u32,
+    /// The same per /24 (IPv4) or /64 (IPv6) prefix, per second.
+    #[arg(long, default_value_t = limits::REPLY_PREFIX_RATE_PER_SEC)]
+    pub reply_prefix_rate: u32,
+    /// The same per prefix, in a burst.
+    #[arg(long, default_value_t = limits::REPLY_PREFIX_BURST)]
+    pub reply_prefix_burst: u32,
+    /// Admin sessions at once; at the cap a new one evicts the longest idle.
+    #[arg(long, default_value_t = limits::MAX_ADMIN_SESSIONS)]
+    pub max_admin_sessions: usize,
+    /// An admin session with no complete line for this long is closed.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub admin_idle_timeout: Duration,
+    /// An admin line begun must end within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub admin_line_deadline: Duration,
 }
 
 impl Args {
@@ -251,11 +310,19 @@ impl Args {
             max_line: self.max_line,
             max_outbuf: self.max_outbuf,
             command_queue: self.command_queue,
+            max_unsolicited_acks: self.max_unsolicited_acks,
             max_udp_devices: self.max_udp_devices,
             udp_idle_evict: self.udp_idle_evict,
             udp_registered_only: self.udp_registered_only,
+            udp_any_source: self.udp_any_source,
+            max_udp_strangers: self.max_udp_strangers,
             reply_rate: self.reply_rate,
             reply_burst: self.reply_burst,
+            reply_prefix_rate: self.reply_prefix_rate,
+            reply_prefix_burst: self.reply_prefix_burst,
+            max_admin_sessions: self.max_admin_sessions,
+            admin_idle_timeout: self.admin_idle_timeout,
+            admin_line_deadline: self.admin_line_deadline,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -1,32 +1,62 @@
 //! The event log (`server_log.txt`): one timestamped line per event, written
 //! by a thread of its own so that a slow or failing disk never stalls the
-//! event loop.
+//! event loop. The line grammar is in [`crate::logfield`].
 //!
-//! The loop hands finished lines to a bounded channel ([`EventLog::line`]);
-//! when the channel is full the line is dropped and counted. The writer
-//! flushes at least every [`LOG_FLUSH`], and flushes and fsyncs when the log
-//! is closed. Write errors are counted and the last one kept, for `stats`.
+//! The loop hands finished lines to a bounded channel ([`EventLog::record`]);
+//! when the channel is full the line is dropped and counted. Lines of class
+//! [`LogClass::Noise`] (what a peer can cause at will) are dropped once the
+//! queue is half full, so a flooding peer never costs a lifecycle line
+//! (REGISTER, COMMAND, ACK, DISCONNECT, SHUTDOWN).
+//!
+//! The writer (`writer.rs`) flushes at least every [`crate::limits::LOG_FLUSH`], and flushes and fsyncs
+//! when the log is closed. At each flush it also checks that the path still
+//! names the file it writes: when the file was moved or removed (logrotate's
+//! `create`, or an operator's `mv`/`rm`) it opens the path again, and
+//! [`EventLog::reopen`] (SIGHUP) asks for the same at once. The file is
+//! opened with `O_APPEND`, so after a `copytruncate` writes go to the new
+//! end of the file, never past a hole. Write errors are counted and the
+//! last one kept, for `stats`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Sender, TrySendError};
 use serde::Serialize;
 
-use crate::limits::{LOG_FLUSH, LOG_QUEUE};
+use crate::limits::LOG_QUEUE;
+
+mod writer;
 use crate::timefmt::write_rfc3339;
+use writer::Writer;
+
+/// Which log lines may be shed first when a peer floods the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogClass {
+    /// REGISTER, COMMAND, ACK, DISCONNECT, SHUTDOWN and the rest of a
+    /// device's life: dropped only when the writer's queue is full.
+    Lifecycle,
+    /// What a peer can cause at will (CONNECT, UNEXPECTED_ACK, DATA):
+    /// dropped once the queue is half full.
+    Noise,
+}
 
 /// Counters shared between the loop and the writer thread.
 #[derive(Debug, Default)]
 pub struct LogCounters {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
+    pub dropped_noise: AtomicU64,
     pub errors: AtomicU64,
+    pub reopens: AtomicU64,
+    pub truncations: AtomicU64,
+    pub truncations_unverified: AtomicU64,
+    pub truncation_bytes_rewritten: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -34,8 +64,20 @@ pub struct LogCounters {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogStats {
     pub written: u64,
+    /// Every line dropped, of either class.
     pub dropped: u64,
+    /// Of those, [`LogClass::Noise`] lines shed at half a queue.
+    pub dropped_noise: u64,
     pub errors: u64,
+    /// Times the path was opened again (SIGHUP, or the file moved/removed).
+    pub reopens: u64,
+    /// Times the file shrank under the writer (logrotate `copytruncate`).
+    pub truncations: u64,
+    /// Of those, when the copy could not be found or verified (bytes
+    /// written in the copy-to-truncate window may be lost).
+    pub truncations_unverified: u64,
+    /// Bytes written again after a truncation because the copy missed them.
+    pub truncation_bytes_rewritten: u64,
     pub last_error: Option<String>,
 }
 
@@ -43,40 +85,64 @@ pub struct LogStats {
 pub struct EventLog {
     tx: Option<Sender<String>>,
     counters: Arc<LogCounters>,
+    reopen: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 impl EventLog {
     /// Opens (appends to) `path` and starts the writer.
     pub fn open(path: &Path) -> io::Result<EventLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_append(path)?;
         let (tx, rx) = bounded::<String>(LOG_QUEUE);
         let counters = Arc::new(LogCounters::default());
-        let c = counters.clone();
+        let reopen = Arc::new(AtomicBool::new(false));
+        let w = Writer::new(path.to_path_buf(), file, counters.clone(), reopen.clone());
         let thread = std::thread::Builder::new()
             .name("hub-log".into())
-            .spawn(move || writer(file, rx, c))?;
+            .spawn(move || w.run(rx))?;
         Ok(EventLog {
             tx: Some(tx),
             counters,
+            reopen,
             thread: Some(thread),
         })
     }
 
-    /// Timestamps `event` and queues it; never blocks.
+    /// Timestamps a lifecycle `event` and queues it; never blocks.
     pub fn line(&self, event: &dyn std::fmt::Display) {
+        self.record(event, LogClass::Lifecycle);
+    }
+
+    /// Timestamps `event` and queues it unless its class is shed; never blocks.
+    pub fn record(&self, event: &dyn std::fmt::Display, class: LogClass) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if class == LogClass::Noise && tx.len() >= LOG_QUEUE / 2 {
+            self.counters.dropped_noise.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut s = String::with_capacity(96);
         write_rfc3339(&mut s, SystemTime::now());
         s.push(' ');
         let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{event}\n"));
-        if let Some(tx) = &self.tx {
-            match tx.try_send(s) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+        match tx.try_send(s) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Asks the writer to open the path again (logrotate's `postrotate`
+    /// SIGHUP); done within one flush interval, after the lines queued so far.
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> LogStats {
@@ -84,7 +150,12 @@ impl EventLog {
         LogStats {
             written: c.written.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            dropped_noise: c.dropped_noise.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
+            reopens: c.reopens.load(Ordering::Relaxed),
+            truncations: c.truncations.load(Ordering::Relaxed),
+            truncations_unverified: c.truncations_unverified.load(Ordering::Relaxed),
+            truncation_bytes_rewritten: c.truncation_bytes_rewritten.load(Ordering::Relaxed),
             last_error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
         }
     }
@@ -104,45 +175,15 @@ impl Drop for EventLog {
     }
 }
 
-fn writer(file: File, rx: crossbeam_channel::Receiver<String>, c: Arc<LogCounters>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
-    let mut last_flush = Instant::now();
-    let fail = |e: io::Error| {
-        c.errors.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = c.last_error.lock() {
-            *last = Some(e.to_string());
-        }
-    };
-    loop {
-        let wait = LOG_FLUSH.saturating_sub(last_flush.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(line) => match out.write_all(line.as_bytes()) {
-                Ok(()) => {
-                    c.written.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => fail(e),
-            },
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if last_flush.elapsed() >= LOG_FLUSH {
-            if let Err(e) = out.flush() {
-                fail(e);
-            }
-            last_flush = Instant::now();
-        }
-    }
-    if let Err(e) = out.flush() {
-        fail(e);
-    }
-    if let Err(e) = out.get_ref().sync_all() {
-        fail(e);
-    }
+/// (device, inode) of an open file, to tell whether the path still names it.
+fn file_id(f: &File) -> Option<(u64, u64)> {
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn lines_are_timestamped_and_synced_on_close() {
@@ -159,6 +200,104 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].ends_with("Z REGISTER device=S1"), "{}", lines[0]);
         assert_eq!(log.stats().written, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn noise_is_shed_before_lifecycle_lines() {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("hub-log-noise-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A FIFO nobody reads yet: the writer blocks once the pipe and its
+        // buffer are full, so the queue fills whatever the disk's speed.
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let mut log = EventLog::open(&fifo).unwrap();
+        for _ in 0..LOG_QUEUE * 2 {
+            log.record(&"UNEXPECTED_ACK device=x count=1", LogClass::Noise);
+        }
+        for _ in 0..100 {
+            log.line(&"ACK device=y");
+        }
+        let s = log.stats();
+        assert!(s.dropped_noise > 0, "{s:?}");
+        assert_eq!(
+            s.dropped, s.dropped_noise,
+            "no lifecycle line was dropped: {s:?}"
+        );
+        // Drain the FIFO while the log closes.
+        let drain = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 65536];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => return all,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        log.close();
+        let text = String::from_utf8(drain.join().unwrap()).unwrap();
+        assert_eq!(text.matches("ACK device=y").count(), 100);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_moved_or_removed_file_is_reopened_at_the_path() {
+        let dir = std::env::temp_dir().join(format!("hub-log-mv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.txt");
+        let mut log = EventLog::open(&path).unwrap();
+        log.line(&"A");
+        let wait_for = |p: &Path, what: &str| {
+            let deadline = Instant::now() + std::time::Duration::from_secs(10);
+            while !std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains(what)
+            {
+                assert!(Instant::now() < deadline, "{what} never reached {p:?}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        wait_for(&path, "A");
+        std::fs::rename(&path, dir.join("log.1")).unwrap();
+        // The writer notices at a flush, then B lands in the new file.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "path never recreated");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        log.line(&"B");
+        wait_for(&path, "B");
+        std::fs::remove_file(&path).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "path never recreated after rm");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        log.line(&"C");
+        log.close();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("log.1"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("Z C\n"));
+        assert!(log.stats().reopens >= 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,7 +8,8 @@
 //! - [`control`]: the sans-IO TCP control plane (registrations, commands, ACKs).
 //! - [`data`]: the sans-IO UDP data plane (cycles, STATUS, bounded device table).
 //! - [`ops`]: the operator command grammar and replies (console and admin).
-//! - [`eventlog`]: the timestamped event log, written off the loop.
+//! - [`eventlog`]: the timestamped event log, written off the loop;
+//!   [`logfield`]: its grammar and escaping.
 //! - [`timefmt`], [`duration`]: wall-clock timestamps and duration flags
 //!   (shared with loadgen).
 pub mod classic;
@@ -18,6 +19,7 @@ pub mod data;
 pub mod duration;
 pub mod eventlog;
 pub mod limits;
+pub mod logfield;
 pub mod ops;
 pub mod protocol;
 pub mod server;

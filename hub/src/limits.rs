@@ -33,6 +33,15 @@ pub const COMMAND_QUEUE: usize = 64;
 /// device is out of step for good and is disconnected.
 pub const MAX_LATE_ACKS_OWED: usize = 16;
 
+/// Unsolicited ACKs (nothing outstanding, nothing owed) a device may send
+/// after its last command before it is disconnected. A device ACKs each
+/// command once; a stream of ACKs is a peer trying to fill the log.
+pub const MAX_UNSOLICITED_ACKS: u32 = 16;
+
+/// Repeated protocol events of one device within this window are folded
+/// into one log line with a count.
+pub const LOG_FOLD_WINDOW: Duration = Duration::from_secs(1);
+
 /// Bytes queued for one TCP peer that has stopped reading. Past it the
 /// connection is closed rather than buffering without bound.
 pub const MAX_OUTBUF: usize = 64 * 1024;
@@ -60,11 +69,20 @@ pub const UDP_IDLE_EVICT: Duration = Duration::from_secs(60);
 /// so the hub cannot be used as a traffic amplifier.
 pub const STATUS_AMPLIFICATION: usize = 3;
 
-/// STATUS replies one source address may receive per second, sustained.
+/// STATUS replies one source address (whatever its port) may receive per
+/// second, sustained, when each is larger than the datagrams it answers.
+/// Whole cycles are never limited: their STATUS is smaller than they are.
 pub const REPLY_RATE_PER_SEC: u32 = 2_000;
 
 /// STATUS replies one source address may receive in a burst.
 pub const REPLY_BURST: u32 = 500;
+
+/// STATUS replies (larger than what they answer) all the addresses of one
+/// /24 or /64 may receive per second: four addresses' worth.
+pub const REPLY_PREFIX_RATE_PER_SEC: u32 = 4 * REPLY_RATE_PER_SEC;
+
+/// The same, in a burst.
+pub const REPLY_PREFIX_BURST: u32 = 4 * REPLY_BURST;
 
 /// Slots in the per-source reply rate limiter (hashed; colliding sources
 /// share a bucket, which only ever limits more, never less).
@@ -90,8 +108,16 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 /// socket, the log, epoll, the waker, admin sessions and the spare fd.
 pub const FD_RESERVE: u64 = 40;
 
-/// Admin sessions at once (loopback tooling, not devices).
+/// Admin sessions at once (loopback tooling, not devices). At the cap a new
+/// session evicts the longest idle one, so the operator is never locked out.
 pub const MAX_ADMIN_SESSIONS: usize = 32;
+
+/// An admin session with no complete line for this long is closed.
+pub const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An admin line begun must be completed within this, so a session cannot
+/// be held open by a byte at a time.
+pub const ADMIN_LINE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Longest admin or console command line.
 pub const MAX_ADMIN_LINE: usize = 1024;

@@ -1,5 +1,6 @@
 //! The `hub` binary: parse flags, bind, print where it listens, run until
-//! SIGINT/SIGTERM or the `shutdown` command. Exit codes: 0 clean stop,
+//! SIGINT/SIGTERM/SIGQUIT or the `shutdown` command (SIGHUP reopens the
+//! log, SIGUSR1 logs a stats line; see `server/signals.rs`). Exit codes: 0 clean stop,
 //! 1 runtime failure (cannot bind, cannot open the log), 2 bad flags.
 
 use std::process::ExitCode;
@@ -20,21 +21,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let hub = match Hub::bind(cfg) {
+    let mut hub = match Hub::bind(cfg) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("hub: {e}");
             return ExitCode::from(1);
         }
     };
-    let stop = hub.stop_flag();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            eprintln!("hub: cannot install signal handler: {e}");
-            return ExitCode::from(1);
-        }
+    if let Err(e) = hub.handle_signals() {
+        eprintln!("hub: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
     }
-    println!("{}", hub.banner());
+    {
+        // A closed stdout must not stop the hub: the banner is best effort.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", hub.banner());
+        let _ = out.flush();
+    }
     match hub.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -57,7 +57,7 @@ fn the_udp_client_gets_its_status_in_classic_mode() {
     // Classic mode logs each reading, as the original did.
     let log = hub.wait_log("SEQ:10");
     assert_eq!(
-        log.matches(" DATA Sensor01,2025-10-22 18:20:15,temperature,24.8,SEQ:")
+        log.matches(" DATA reading=\"Sensor01,2025-10-22 18:20:15,temperature,24.8,SEQ:")
             .count(),
         20
     );

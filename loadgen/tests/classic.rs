@@ -60,7 +60,11 @@ fn the_tcp_client_transcript_line_for_line() {
         .unwrap();
     let mut admin = Admin::new(&h);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while admin.cmd("list")["devices"].as_array().map_or(0, Vec::len) == 0 {
+    while admin.cmd("stats")["stats"]["registered"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
         assert!(Instant::now() < deadline, "Sensor01 never registered");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -43,6 +43,10 @@ pub(crate) struct Device {
     pub queue: VecDeque<Pending>,
     pub inflight: Option<(Pending, Instant)>,
     pub owed_late: VecDeque<Pending>,
+    /// ACKs with nothing owed since the last command was sent.
+    pub unsolicited: u32,
+    /// Of those, how many are not logged yet (folded into one line).
+    pub folded: u32,
 }
 
 impl Device {
@@ -55,6 +59,8 @@ impl Device {
             queue: VecDeque::new(),
             inflight: None,
             owed_late: VecDeque::new(),
+            unsolicited: 0,
+            folded: 0,
         }
     }
 

@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::eventlog::LogClass;
+use crate::logfield::{Bare, Quoted};
 use crate::protocol::Command;
 
 /// Why a connection ended.
@@ -79,8 +81,10 @@ pub enum Event {
         command: Command,
         rtt: Duration,
     },
+    /// `count` unsolicited ACKs folded into one line.
     UnexpectedAck {
         name: Box<str>,
+        count: u32,
     },
     AckTimeout {
         name: Box<str>,
@@ -102,43 +106,91 @@ fn ms(d: &Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+impl Event {
+    /// How precious this line is.
+    pub fn class(&self) -> LogClass {
+        match self {
+            Event::Connected { .. } | Event::UnexpectedAck { .. } => LogClass::Noise,
+            _ => LogClass::Lifecycle,
+        }
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Connected { peer } => write!(f, "CONNECT peer={peer}"),
-            Event::Registered { name, kind, peer, .. } => {
-                write!(f, "REGISTER device={name} type={kind} peer={peer}")
+            Event::Registered {
+                name, kind, peer, ..
+            } => {
+                write!(
+                    f,
+                    "REGISTER device={} type={} peer={peer}",
+                    Bare(name),
+                    Bare(kind)
+                )
             }
-            Event::Takeover { name, old_peer, new_peer } => {
-                write!(f, "TAKEOVER device={name} old_peer={old_peer} new_peer={new_peer}")
-            }
-            Event::CommandSent { name, command } => {
-                write!(f, "COMMAND device={name} command=\"{command}\"")
-            }
-            Event::Ack { name, command, rtt, .. } => write!(
+            Event::Takeover {
+                name,
+                old_peer,
+                new_peer,
+            } => write!(
                 f,
-                "ACK device={name} command=\"{command}\" rtt_ms={:.3}",
+                "TAKEOVER device={} old_peer={old_peer} new_peer={new_peer}",
+                Bare(name)
+            ),
+            Event::CommandSent { name, command } => {
+                write!(
+                    f,
+                    "COMMAND device={} command={}",
+                    Bare(name),
+                    Quoted(command)
+                )
+            }
+            Event::Ack {
+                name, command, rtt, ..
+            } => write!(
+                f,
+                "ACK device={} command={} rtt_ms={:.3}",
+                Bare(name),
+                Quoted(command),
                 ms(rtt)
             ),
             Event::LateAck { name, command, rtt } => write!(
                 f,
-                "LATE_ACK device={name} command=\"{command}\" rtt_ms={:.3} policy=counted-not-matched",
+                "LATE_ACK device={} command={} rtt_ms={:.3} policy=counted-not-matched",
+                Bare(name),
+                Quoted(command),
                 ms(rtt)
             ),
-            Event::UnexpectedAck { name } => write!(f, "UNEXPECTED_ACK device={name}"),
-            Event::AckTimeout { name, command } => {
-                write!(f, "ACK_TIMEOUT device={name} command=\"{command}\"")
+            Event::UnexpectedAck { name, count } => {
+                write!(f, "UNEXPECTED_ACK device={} count={count}", Bare(name))
             }
-            Event::CommandFailed { name, command, reason } => write!(
+            Event::AckTimeout { name, command } => {
+                write!(
+                    f,
+                    "ACK_TIMEOUT device={} command={}",
+                    Bare(name),
+                    Quoted(command)
+                )
+            }
+            Event::CommandFailed {
+                name,
+                command,
+                reason,
+            } => write!(
                 f,
-                "COMMAND_FAILED device={name} command=\"{command}\" reason=\"{reason}\""
+                "COMMAND_FAILED device={} command={} reason={}",
+                Bare(name),
+                Quoted(command),
+                Quoted(reason)
             ),
             Event::Disconnected { name, peer, reason } => {
                 f.write_str("DISCONNECT")?;
                 if let Some(n) = name {
-                    write!(f, " device={n}")?;
+                    write!(f, " device={}", Bare(n))?;
                 }
-                write!(f, " peer={peer} reason=\"{reason}\"")
+                write!(f, " peer={peer} reason={}", Quoted(reason))
             }
         }
     }

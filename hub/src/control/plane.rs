@@ -1,8 +1,14 @@
 //! [`ControlPlane`]: the TCP control rules of PROTOCOL.md as a state machine.
 //! Inputs carry `now`; outputs are [`Action`]s taken with
 //! [`ControlPlane::take_actions`].
+//!
+//! Timers are deadlines in FIFO queues, one per kind (registration, ACK,
+//! folded log lines): every deadline of a kind is `now` plus the same
+//! duration, so each queue is in deadline order and [`ControlPlane::on_tick`]
+//! pops only what is due; [`ControlPlane::poll_timeout`] says when that is.
+//! An entry whose connection or command is gone by then is skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -44,6 +50,8 @@ pub struct ControlConfig {
     pub ack_timeout: Duration,
     pub queue_cap: usize,
     pub max_late_owed: usize,
+    /// Unsolicited ACKs after the last command before a disconnect.
+    pub max_unsolicited_acks: u32,
 }
 
 impl Default for ControlConfig {
@@ -53,6 +61,7 @@ impl Default for ControlConfig {
             ack_timeout: limits::ACK_TIMEOUT,
             queue_cap: limits::COMMAND_QUEUE,
             max_late_owed: limits::MAX_LATE_ACKS_OWED,
+            max_unsolicited_acks: limits::MAX_UNSOLICITED_ACKS,
         }
     }
 }
@@ -91,7 +100,11 @@ pub struct ControlStats {
     pub ack_timeouts: u64,
     pub late_acks: u64,
     pub unexpected_acks: u64,
+    /// Devices disconnected for more than `max_unsolicited_acks`.
+    pub unsolicited_ack_disconnects: u64,
     pub commands_failed: u64,
+    /// Commands refused to the operator because the device's queue was
+    /// full (the device stays connected).
     pub queue_overflows: u64,
     pub disconnects: u64,
 }
@@ -99,7 +112,6 @@ pub struct ControlStats {
 #[derive(Debug)]
 struct ConnEntry {
     peer: SocketAddr,
-    connected_at: Instant,
     name: Option<Box<str>>,
 }
 
@@ -113,6 +125,12 @@ pub struct ControlPlane {
     stats: ControlStats,
     ack_rtt: Histogram<u64>,
     actions: Vec<Action>,
+    /// Devices with folded UNEXPECTED_ACKs, and when their line is due.
+    folds: VecDeque<(Instant, Box<str>)>,
+    /// Registration deadlines, in connection order.
+    reg_deadlines: VecDeque<(Instant, ConnId)>,
+    /// ACK deadlines of commands sent, in sending order.
+    ack_deadlines: VecDeque<(Instant, ConnId)>,
 }
 
 impl ControlPlane {
@@ -126,6 +144,9 @@ impl ControlPlane {
             stats: ControlStats::default(),
             ack_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             actions: Vec::new(),
+            folds: VecDeque::new(),
+            reg_deadlines: VecDeque::new(),
+            ack_deadlines: VecDeque::new(),
         }
     }
 
@@ -156,6 +177,11 @@ impl ControlPlane {
         self.devices.contains_key(name)
     }
 
+    /// The address of the TCP connection `name` registered on.
+    pub fn device_ip(&self, name: &str) -> Option<std::net::IpAddr> {
+        self.devices.get(name).map(|d| d.peer.ip())
+    }
+
     /// Registered devices as (name, type, peer), in no particular order.
     pub fn devices(&self) -> impl Iterator<Item = (&str, &str, SocketAddr)> {
         self.devices.iter().map(|(n, d)| (&**n, &*d.kind, d.peer))
@@ -174,15 +200,10 @@ impl ControlPlane {
     /// A new TCP connection was accepted.
     pub fn on_connect(&mut self, now: Instant, conn: ConnId, peer: SocketAddr) {
         self.stats.accepted += 1;
-        self.conns.insert(
-            conn,
-            ConnEntry {
-                peer,
-                connected_at: now,
-                name: None,
-            },
-        );
+        self.conns.insert(conn, ConnEntry { peer, name: None });
         self.actions.push(Action::Log(Event::Connected { peer }));
+        self.reg_deadlines
+            .push_back((now + self.cfg.registration_deadline, conn));
     }
 
     /// One framed message from `conn`. `framing` says how it was framed.
@@ -219,33 +240,95 @@ impl ControlPlane {
         self.forget(now, conn, reason);
     }
 
-    /// Runs timers: registration deadlines and ACK timeouts.
+    /// Runs the timers that are due: registration deadlines and ACK
+    /// timeouts. Touches only due entries, never every connection.
     pub fn on_tick(&mut self, now: Instant) {
-        let deadline = self.cfg.registration_deadline;
-        let late: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.name.is_none() && now >= c.connected_at + deadline)
-            .map(|(&id, _)| id)
-            .collect();
-        for conn in late {
-            self.stats.registration_timeouts += 1;
-            self.send_line(
-                conn,
-                Framing::Newline,
-                b"ERROR registration deadline passed",
-            );
-            self.close(now, conn, CloseReason::RegistrationTimeout);
+        while self
+            .reg_deadlines
+            .front()
+            .is_some_and(|(due, _)| *due <= now)
+        {
+            let (_, conn) = self.reg_deadlines.pop_front().expect("checked");
+            if self.conns.get(&conn).is_some_and(|c| c.name.is_none()) {
+                self.stats.registration_timeouts += 1;
+                self.send_line(
+                    conn,
+                    Framing::Newline,
+                    b"ERROR registration deadline passed",
+                );
+                self.close(now, conn, CloseReason::RegistrationTimeout);
+            }
         }
         let timeout = self.cfg.ack_timeout;
-        let expired: Vec<Box<str>> = self
-            .devices
-            .iter()
-            .filter(|(_, d)| matches!(d.inflight, Some((_, sent)) if now >= sent + timeout))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in expired {
-            self.ack_timeout(now, &name);
+        while self
+            .ack_deadlines
+            .front()
+            .is_some_and(|(due, _)| *due <= now)
+        {
+            let (due, conn) = self.ack_deadlines.pop_front().expect("checked");
+            let Some(name) = self.conns.get(&conn).and_then(|c| c.name.clone()) else {
+                continue;
+            };
+            // Only if the command in flight is still the one this was for.
+            let current = self.devices.get(&name).is_some_and(|d| {
+                d.conn == conn && matches!(d.inflight, Some((_, sent)) if sent + timeout == due)
+            });
+            if current {
+                self.ack_timeout(now, &name);
+            }
+        }
+        while self.folds.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, name) = self.folds.pop_front().expect("checked");
+            self.flush_fold(&name);
+        }
+    }
+
+    /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
+    /// `poll_timeout`); `None` when no timer is pending. Entries made moot
+    /// (the connection registered or left, the command was ACKed) are
+    /// dropped from the front first, so they never wake the loop.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&(_, conn)) = self.reg_deadlines.front() {
+            if self.conns.get(&conn).is_some_and(|c| c.name.is_none()) {
+                break;
+            }
+            self.reg_deadlines.pop_front();
+        }
+        let timeout = self.cfg.ack_timeout;
+        while let Some(&(due, conn)) = self.ack_deadlines.front() {
+            let live = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.name.as_deref())
+                .and_then(|n| self.devices.get(n))
+                .is_some_and(|d| {
+                    d.conn == conn && matches!(d.inflight, Some((_, sent)) if sent + timeout == due)
+                });
+            if live {
+                break;
+            }
+            self.ack_deadlines.pop_front();
+        }
+        [
+            self.reg_deadlines.front().map(|(t, _)| *t),
+            self.ack_deadlines.front().map(|(t, _)| *t),
+            self.folds.front().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Logs the UNEXPECTED_ACKs folded for `name` so far, as one line.
+    fn flush_fold(&mut self, name: &str) {
+        if let Some(dev) = self.devices.get_mut(name) {
+            if dev.folded > 0 {
+                let count = std::mem::take(&mut dev.folded);
+                self.actions.push(Action::Log(Event::UnexpectedAck {
+                    name: name.into(),
+                    count,
+                }));
+            }
         }
     }
 
@@ -253,6 +336,18 @@ impl ControlPlane {
     /// and how many devices it reached; a wave that reached none is done at
     /// once (and reported as such).
     pub fn submit(&mut self, now: Instant, target: &Target, command: Command) -> (WaveId, u64) {
+        let (id, reached, _) = self.submit_counted(now, target, command);
+        (id, reached)
+    }
+
+    /// Like [`submit`](Self::submit), and also says how many of the devices
+    /// reached refused the command because their queue was full.
+    pub fn submit_counted(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        command: Command,
+    ) -> (WaveId, u64, u64) {
         let id = self.next_wave;
         self.next_wave += 1;
         let names: Vec<Box<str>> = match target {
@@ -273,11 +368,14 @@ impl ControlPlane {
         let mut wave = Wave::new(id, now);
         wave.report.reached = names.len() as u64;
         self.waves.insert(id, wave);
+        let mut refused = 0;
         for name in &names {
-            self.enqueue(now, name, command.clone(), id);
+            if !self.enqueue(now, name, command.clone(), id) {
+                refused += 1;
+            }
         }
         self.check_wave(now, id);
-        (id, names.len() as u64)
+        (id, names.len() as u64, refused)
     }
 
     /// The operator's `quit`: closes the device's connection.
@@ -364,8 +462,30 @@ impl ControlPlane {
             }
             AckMatch::Unexpected => {
                 self.stats.unexpected_acks += 1;
-                self.actions
-                    .push(Action::Log(Event::UnexpectedAck { name: name.into() }));
+                dev.unsolicited += 1;
+                let max = self.cfg.max_unsolicited_acks;
+                if dev.unsolicited > max {
+                    let (conn, framing) = (dev.conn, dev.framing);
+                    self.stats.unsolicited_ack_disconnects += 1;
+                    self.flush_fold(name);
+                    self.violation(
+                        now,
+                        conn,
+                        framing,
+                        format!("more than {max} ACKs with no command outstanding"),
+                    );
+                } else if dev.unsolicited == 1 {
+                    self.actions.push(Action::Log(Event::UnexpectedAck {
+                        name: name.into(),
+                        count: 1,
+                    }));
+                } else {
+                    if dev.folded == 0 {
+                        self.folds
+                            .push_back((now + limits::LOG_FOLD_WINDOW, name.into()));
+                    }
+                    dev.folded += 1;
+                }
             }
         }
     }
@@ -396,13 +516,14 @@ impl ControlPlane {
         }
     }
 
-    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) {
+    /// Queues `command` for `name`; false if its queue was full, in which
+    /// case the command failed (logged, counted) and the device stays.
+    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) -> bool {
         let Some(dev) = self.devices.get_mut(name) else {
-            return;
+            return true;
         };
         if dev.queue.len() >= self.cfg.queue_cap {
             self.stats.queue_overflows += 1;
-            let conn = dev.conn;
             self.actions.push(Action::Log(Event::CommandFailed {
                 name: name.into(),
                 command,
@@ -410,8 +531,7 @@ impl ControlPlane {
             }));
             self.stats.commands_failed += 1;
             self.resolve(now, wave, Outcome::Failed);
-            self.close(now, conn, CloseReason::QueueFull);
-            return;
+            return false;
         }
         dev.queue.push_back(Pending {
             command,
@@ -421,6 +541,7 @@ impl ControlPlane {
         if dev.inflight.is_none() {
             self.send_next(now, name);
         }
+        true
     }
 
     fn send_next(&mut self, now: Instant, name: &str) {
@@ -433,6 +554,13 @@ impl ControlPlane {
         let Some(mut p) = dev.queue.pop_front() else {
             return;
         };
+        dev.unsolicited = 0;
+        if dev.folded > 0 {
+            self.flush_fold(name);
+        }
+        let Some(dev) = self.devices.get_mut(name) else {
+            return;
+        };
         p.sent_at = Some(now);
         let mut bytes = p.command.to_string().into_bytes();
         bytes.extend_from_slice(dev.framing.terminator());
@@ -442,6 +570,8 @@ impl ControlPlane {
             command: p.command.clone(),
         }));
         dev.inflight = Some((p, now));
+        self.ack_deadlines
+            .push_back((now + self.cfg.ack_timeout, conn));
         self.stats.commands_sent += 1;
         self.actions.push(Action::Send { conn, bytes });
     }
@@ -474,6 +604,12 @@ impl ControlPlane {
         self.stats.disconnects += 1;
         if let Some(name) = &entry.name {
             if let Some(mut dev) = self.devices.remove(name) {
+                if dev.folded > 0 {
+                    self.actions.push(Action::Log(Event::UnexpectedAck {
+                        name: name.clone(),
+                        count: dev.folded,
+                    }));
+                }
                 let pending: Vec<Pending> = dev.drain_pending().collect();
                 for p in pending {
                     self.stats.commands_failed += 1;

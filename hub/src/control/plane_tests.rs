@@ -271,25 +271,80 @@ mod commands {
     }
 
     #[test]
-    fn a_full_queue_drops_the_device() {
+    fn a_full_queue_refuses_the_command_and_keeps_the_device() {
         let mut f = Fixture::new();
         f.register(A, "S1", Framing::Newline);
         let t = Target::Device("S1".into());
         for _ in 0..=limits::COMMAND_QUEUE {
-            f.cp.submit(f.at(0), &t, Command::ActivateAlarm);
+            let (_, _, refused) = f.cp.submit_counted(f.at(0), &t, Command::ActivateAlarm);
+            assert_eq!(refused, 0);
         }
-        assert!(
-            closes(&f.actions()).is_empty(),
-            "one in flight + a full queue is fine"
-        );
-        f.cp.submit(f.at(0), &t, Command::ActivateAlarm);
+        f.actions();
+        let (_, reached, refused) = f.cp.submit_counted(f.at(0), &t, Command::ActivateAlarm);
+        assert_eq!((reached, refused), (1, 1));
         let acts = f.actions();
-        assert_eq!(closes(&acts), vec![A]);
-        assert_eq!(f.cp.stats().queue_overflows, 1);
+        assert!(closes(&acts).is_empty(), "the device stays: {acts:?}");
         assert_eq!(
-            f.cp.stats().commands_failed,
-            limits::COMMAND_QUEUE as u64 + 2
+            waves_done(&acts).len(),
+            1,
+            "the refused wave is done at once"
         );
+        assert!(f.cp.is_registered("S1"));
+        assert_eq!(f.cp.stats().queue_overflows, 1);
+        assert_eq!(f.cp.stats().commands_failed, 1);
+        // The device drains its queue as it ACKs.
+        let acts = f.msg(A, 1, "ACK", Framing::Newline);
+        assert_eq!(sends(&acts, A), vec!["ACTIVATE_ALARM\n".to_string()]);
+    }
+
+    #[test]
+    fn unsolicited_acks_fold_into_one_line_and_past_the_limit_disconnect() {
+        let mut f = Fixture::new();
+        f.register(A, "S1", Framing::Newline);
+        f.actions();
+        let max = limits::MAX_UNSOLICITED_ACKS;
+        let mut lines = Vec::new();
+        for i in 0..max {
+            lines.extend(logged(&f.msg(A, u64::from(i), "ACK", Framing::Newline)));
+        }
+        assert_eq!(lines, vec!["UNEXPECTED_ACK device=S1 count=1".to_string()]);
+        // The rest are folded and written once the window passes.
+        let now = f.at(1000 + u64::from(max));
+        f.cp.on_tick(now);
+        let folded = logged(&f.actions());
+        assert_eq!(
+            folded,
+            vec![format!("UNEXPECTED_ACK device=S1 count={}", max - 1)]
+        );
+        // One more is past the limit: ERROR and disconnect, counted.
+        let acts = f.msg(A, 2000, "ACK", Framing::Newline);
+        assert_eq!(closes(&acts), vec![A]);
+        assert!(
+            sends(&acts, A)[0].starts_with("ERROR more than 16 ACKs"),
+            "{acts:?}"
+        );
+        assert_eq!(f.cp.stats().unsolicited_ack_disconnects, 1);
+        assert_eq!(f.cp.stats().unexpected_acks, u64::from(max) + 1);
+    }
+
+    #[test]
+    fn a_command_resets_the_unsolicited_count_and_flushes_the_fold() {
+        let mut f = Fixture::new();
+        f.register(A, "S1", Framing::Newline);
+        for round in 0..3u64 {
+            for i in 0..limits::MAX_UNSOLICITED_ACKS as u64 {
+                f.msg(A, round * 100 + i, "ACK", Framing::Newline);
+            }
+            f.cp.submit(
+                f.at(round * 100 + 50),
+                &Target::Device("S1".into()),
+                Command::ActivateAlarm,
+            );
+            let lines = logged(&f.actions());
+            assert_eq!(lines[0], "UNEXPECTED_ACK device=S1 count=15", "{lines:?}");
+            f.msg(A, round * 100 + 60, "ACK", Framing::Newline);
+        }
+        assert!(f.cp.is_registered("S1"));
     }
 
     #[test]

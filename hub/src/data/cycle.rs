@@ -124,6 +124,11 @@ impl CycleState {
         }
     }
 
+    /// When rule 3 would close the open cycle (`None` when closed).
+    pub fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.is_open().then(|| self.last_progress + timeout)
+    }
+
     /// Rule 3: closes the open cycle if it has gained no SEQ for `timeout`,
     /// returning its bitmap.
     pub fn expire(&mut self, now: Instant, timeout: Duration) -> Option<u64> {

@@ -7,12 +7,23 @@
 //!
 //! 1. [`Datagram::parse`] (zero-alloc); a malformed one is counted, never
 //!    answered.
-//! 2. [`table`] finds the device's state by name (bounded; a new name when
-//!    full is dropped).
-//! 3. [`cycle`] applies the packet and says which cycles it closed (0–2).
-//! 4. Each closed cycle is counted and its STATUS encoded on the stack,
-//!    capped at [`STATUS_AMPLIFICATION`] × the datagram's length, and sent
-//!    if the source's bucket in [`limiter`] allows.
+//! 2. The caller's admission check says whether the name is registered over
+//!    TCP and, if so, whether the datagram came from that connection's
+//!    address (others are dropped and counted).
+//! 3. [`table`] finds the device's state by name (bounded; strangers are
+//!    evicted oldest first, registered devices never).
+//! 4. [`cycle`] applies the packet and says which cycles it closed (0–2).
+//! 5. Each closed cycle is counted and its STATUS encoded on the stack,
+//!    capped at [`STATUS_AMPLIFICATION`] × the datagram's length. A STATUS
+//!    no larger than the bytes its cycle brought in costs the hub less than
+//!    its sender paid and is always sent; a larger one (a cycle of one tiny
+//!    datagram) needs a token from its source address's and prefix's
+//!    buckets in [`limiter`].
+//!
+//! Timers are deadlines in two heaps (cycle timeouts, idle eviction), one
+//! entry per device, so [`DataPlane::on_tick`] touches only what is due and
+//! [`DataPlane::poll_timeout`] says when that is: an idle hub costs the same
+//! with 0 or 100 000 devices tracked.
 //!
 //! A datagram from a known device allocates nothing on this path.
 
@@ -23,13 +34,15 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use cycle::{CycleState, Outcome};
-pub use limiter::ReplyLimiter;
-pub use table::{Device, DeviceTable, TableFull};
+pub use limiter::{Limited, ReplyLimiter};
+pub use table::{Device, DeviceTable, Entry, SlotRef, TableFull};
 
 use crate::limits::{
     CYCLE_LEN, CYCLE_TIMEOUT, MAX_CYCLE_LEN, MAX_UDP_DEVICES, REPLY_BURST, REPLY_RATE_PER_SEC,
@@ -53,6 +66,12 @@ pub struct DataConfig {
     pub reply_rate_per_sec: u32,
     /// STATUS replies one source may receive at once.
     pub reply_burst: u32,
+    /// The same for all sources of one /24 (IPv4) or /64 (IPv6).
+    pub reply_prefix_rate_per_sec: u32,
+    pub reply_prefix_burst: u32,
+    /// Devices not registered over TCP tracked at once (at most
+    /// `max_devices`); past it the oldest stranger is evicted.
+    pub max_strangers: usize,
 }
 
 impl Default for DataConfig {
@@ -64,6 +83,9 @@ impl Default for DataConfig {
             idle_evict: UDP_IDLE_EVICT,
             reply_rate_per_sec: REPLY_RATE_PER_SEC,
             reply_burst: REPLY_BURST,
+            reply_prefix_rate_per_sec: REPLY_RATE_PER_SEC.saturating_mul(4),
+            reply_prefix_burst: REPLY_BURST.saturating_mul(4),
+            max_strangers: MAX_UDP_DEVICES,
         }
     }
 }
@@ -116,6 +138,8 @@ pub struct DataStats {
     pub late: u64,
     /// Refused by the caller's registration filter.
     pub unknown_device: u64,
+    /// For a name registered over TCP, from another address: dropped.
+    pub wrong_source: u64,
     /// Cycles closed by their last SEQ (rule 1).
     pub closed_last_seq: u64,
     /// Cycles closed by a packet of a newer cycle (rule 2).
@@ -128,8 +152,13 @@ pub struct DataStats {
     pub packets_missing: u64,
     /// STATUS replies passed to the sink.
     pub statuses_sent: u64,
-    /// STATUS replies withheld by the per-source rate limiter.
+    /// STATUS replies withheld by the rate limiter (address or prefix).
     pub statuses_rate_limited: u64,
+    /// Of those, withheld by the prefix's bucket.
+    pub statuses_prefix_limited: u64,
+    /// STATUS replies no larger than their cycle's datagrams, sent without
+    /// asking the limiter.
+    pub statuses_unmetered: u64,
     /// STATUS replies withheld because even the header exceeded the
     /// amplification cap.
     pub statuses_too_large: u64,
@@ -137,9 +166,30 @@ pub struct DataStats {
     pub devices_tracked: u64,
     /// Devices evicted as idle.
     pub devices_evicted: u64,
-    /// Datagrams of new devices dropped because the table was full.
+    /// Strangers tracked now (names not registered over TCP).
+    pub strangers_tracked: u64,
+    /// Strangers evicted, oldest first, to make room for a newer name.
+    pub strangers_evicted: u64,
+    /// Datagrams of new devices dropped because the table was full (of
+    /// registered devices).
     pub table_full_drops: u64,
 }
+
+/// What the caller knows about a datagram's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Not registered over TCP; served (and evicted first).
+    Stranger,
+    /// Registered over TCP, and from an acceptable address.
+    Registered,
+    /// Registered over TCP from another address: dropped, counted.
+    WrongSource,
+    /// Not registered, and the hub serves registered names only: dropped.
+    Unknown,
+}
+
+/// A timer heap entry: when, and for which slot.
+type Timer = Reverse<(Instant, SlotRef)>;
 
 /// The data plane: device cycles, STATUS replies and their limits.
 #[derive(Debug)]
@@ -148,6 +198,10 @@ pub struct DataPlane {
     table: DeviceTable,
     limiter: ReplyLimiter,
     stats: DataStats,
+    /// Cycle timeouts: at most one live entry per device with an open cycle.
+    cycle_timers: BinaryHeap<Timer>,
+    /// Idle eviction checks: one entry per device.
+    idle_timers: BinaryHeap<Timer>,
 }
 
 impl DataPlane {
@@ -162,9 +216,16 @@ impl DataPlane {
         }
         DataPlane {
             cfg,
-            table: DeviceTable::new(cfg.max_devices),
-            limiter: ReplyLimiter::new(cfg.reply_rate_per_sec, cfg.reply_burst),
+            table: DeviceTable::with_strangers(cfg.max_devices, cfg.max_strangers),
+            limiter: ReplyLimiter::with_prefix(
+                cfg.reply_rate_per_sec,
+                cfg.reply_burst,
+                cfg.reply_prefix_rate_per_sec,
+                cfg.reply_prefix_burst,
+            ),
             stats: DataStats::default(),
+            cycle_timers: BinaryHeap::new(),
+            idle_timers: BinaryHeap::new(),
         }
     }
 
@@ -182,7 +243,22 @@ impl DataPlane {
         bytes: &[u8],
         sink: &mut impl StatusSink,
     ) {
-        self.handle(now, src, bytes, |_| true, |_| {}, sink);
+        self.handle(now, src, bytes, |_| Admit::Stranger, |_| {}, sink);
+    }
+
+    /// The general form: `admit(name)` says what the caller knows of the
+    /// name (see [`Admit`]); `observe` sees each datagram the plane goes on
+    /// to apply, before any STATUS it causes.
+    pub fn on_datagram_checked(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        bytes: &[u8],
+        admit: impl FnOnce(&str) -> Admit,
+        observe: impl FnOnce(&Datagram<'_>),
+        sink: &mut impl StatusSink,
+    ) {
+        self.handle(now, src, bytes, admit, observe, sink);
     }
 
     /// Like [`on_datagram`](Self::on_datagram), but for a hub that only
@@ -197,7 +273,14 @@ impl DataPlane {
         known: impl FnOnce(&str) -> bool,
         sink: &mut impl StatusSink,
     ) {
-        self.handle(now, src, bytes, known, |_| {}, sink);
+        let admit = |name: &str| {
+            if known(name) {
+                Admit::Registered
+            } else {
+                Admit::Unknown
+            }
+        };
+        self.handle(now, src, bytes, admit, |_| {}, sink);
     }
 
     /// Like [`on_datagram`](Self::on_datagram), and shows `observe` each
@@ -212,34 +295,98 @@ impl DataPlane {
         observe: impl FnOnce(&Datagram<'_>),
         sink: &mut impl StatusSink,
     ) {
-        self.handle(now, src, bytes, |_| true, observe, sink);
+        self.handle(now, src, bytes, |_| Admit::Stranger, observe, sink);
     }
 
-    /// Closes cycles idle for `cycle_timeout` (rule 3, STATUS to the last
-    /// source seen) and evicts state idle for `idle_evict`. O(devices).
+    /// Runs the timers that are due: closes cycles idle for `cycle_timeout`
+    /// (rule 3, STATUS to the last source seen) and evicts state idle for
+    /// `idle_evict`. Touches only due entries, never every device.
     pub fn on_tick(&mut self, now: Instant, sink: &mut impl StatusSink) {
         let DataConfig {
             cycle_timeout,
             idle_evict,
+            cycle_len,
             ..
         } = self.cfg;
-        let mut closer = Closer {
-            stats: &mut self.stats,
-            limiter: &mut self.limiter,
-            sink,
-            now,
-            cycle_len: self.cfg.cycle_len,
-        };
-        let evicted = self.table.sweep(|dev| {
-            if let Some(bits) = dev.cycle.expire(now, cycle_timeout) {
-                let cap_base = usize::from(dev.last_len);
-                closer.close(CloseRule::Timeout, bits, dev.last_src, cap_base);
+        while let Some(&Reverse((due, at))) = self.cycle_timers.peek() {
+            if due > now {
+                break;
             }
+            self.cycle_timers.pop();
+            let Some(dev) = self.table.at_mut(at) else {
+                continue;
+            };
+            if dev.cycle_timer != Some(due) {
+                continue;
+            }
+            dev.cycle_timer = None;
+            let Some(deadline) = dev.cycle.deadline(cycle_timeout) else {
+                continue;
+            };
+            if deadline > now {
+                dev.cycle_timer = Some(deadline);
+                self.cycle_timers.push(Reverse((deadline, at)));
+                continue;
+            }
+            if let Some(bits) = dev.cycle.expire(now, cycle_timeout) {
+                let (dest, cap_base, paid) = (dev.last_src, usize::from(dev.last_len), dev.paid);
+                dev.paid = 0;
+                let mut closer = Closer {
+                    stats: &mut self.stats,
+                    limiter: &mut self.limiter,
+                    sink: &mut *sink,
+                    now,
+                    cycle_len,
+                };
+                closer.close(CloseRule::Timeout, bits, dest, cap_base, paid);
+            }
+        }
+        while let Some(&Reverse((due, at))) = self.idle_timers.peek() {
+            if due > now {
+                break;
+            }
+            self.idle_timers.pop();
+            let Some(dev) = self.table.at_mut(at) else {
+                continue;
+            };
             // An open cycle still owes its STATUS, so it is never evicted.
-            dev.cycle.is_open() || now.saturating_duration_since(dev.last_seen) < idle_evict
-        });
-        self.stats.devices_evicted += evicted as u64;
+            let next = if dev.cycle.is_open() {
+                now + idle_evict
+            } else {
+                dev.last_seen + idle_evict
+            };
+            if next <= now {
+                self.table.evict(at);
+                self.stats.devices_evicted += 1;
+            } else {
+                self.idle_timers.push(Reverse((next, at)));
+            }
+        }
         self.stats.devices_tracked = self.table.len() as u64;
+        self.stats.strangers_tracked = self.table.strangers() as u64;
+    }
+
+    /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
+    /// `poll_timeout`); `None` with no device tracked. Cycle timers made
+    /// moot (the cycle closed, the device left) are dropped from the front
+    /// first, so they never wake the loop.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((due, at))) = self.cycle_timers.peek() {
+            if self
+                .table
+                .at_mut(at)
+                .is_some_and(|d| d.cycle_timer == Some(due))
+            {
+                break;
+            }
+            self.cycle_timers.pop();
+        }
+        let c = self.cycle_timers.peek().map(|Reverse((t, _))| *t);
+        let i = self.idle_timers.peek().map(|Reverse((t, _))| *t);
+        match (c, i) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The counters so far.
@@ -252,7 +399,7 @@ impl DataPlane {
         now: Instant,
         src: SocketAddr,
         bytes: &[u8],
-        known: impl FnOnce(&str) -> bool,
+        admit: impl FnOnce(&str) -> Admit,
         observe: impl FnOnce(&Datagram<'_>),
         sink: &mut impl StatusSink,
     ) {
@@ -265,19 +412,30 @@ impl DataPlane {
                 return;
             }
         };
-        if !known(d.name) {
-            self.stats.unknown_device += 1;
-            return;
-        }
+        let registered = match admit(d.name) {
+            Admit::Stranger => false,
+            Admit::Registered => true,
+            Admit::WrongSource => {
+                self.stats.wrong_source += 1;
+                return;
+            }
+            Admit::Unknown => {
+                self.stats.unknown_device += 1;
+                return;
+            }
+        };
         // Datagram::parse refuses anything over MAX_DATAGRAM, far below this.
         let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-        let dev = match self.table.get_or_insert(d.name, now, src, len) {
-            Ok(dev) => dev,
+        let (entry, dev) = match self.table.get_or_insert(d.name, now, src, len, registered) {
+            Ok(found) => found,
             Err(TableFull) => {
                 self.stats.table_full_drops += 1;
                 return;
             }
         };
+        if entry.evicted_stranger {
+            self.stats.strangers_evicted += 1;
+        }
         observe(&d);
         dev.last_src = src;
         dev.last_len = len;
@@ -289,6 +447,7 @@ impl DataPlane {
             now,
             cycle_len,
         };
+        let paid_before = dev.paid;
         match dev.cycle.accept(now, d.seq, d.cycle, cycle_len) {
             Outcome::Late => closer.stats.late += 1,
             Outcome::Duplicate => closer.stats.duplicates += 1,
@@ -297,15 +456,33 @@ impl DataPlane {
                 completed,
             } => {
                 // The old cycle's STATUS goes first, as it closed first.
+                let mut paid = paid_before.saturating_add(u32::from(len));
                 if let Some(bits) = superseded {
-                    closer.close(CloseRule::NewerCycle, bits, src, bytes.len());
+                    closer.close(CloseRule::NewerCycle, bits, src, bytes.len(), paid_before);
+                    paid = u32::from(len);
                 }
                 if let Some(bits) = completed {
-                    closer.close(CloseRule::LastSeq, bits, src, bytes.len());
+                    closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid);
+                    paid = 0;
+                    // Its timeout check is moot (a later cycle schedules its own).
+                    dev.cycle_timer = None;
                 }
+                dev.paid = paid;
             }
         }
+        let timeout = self.cfg.cycle_timeout;
+        if dev.cycle_timer.is_none() {
+            if let Some(deadline) = dev.cycle.deadline(timeout) {
+                dev.cycle_timer = Some(deadline);
+                self.cycle_timers.push(Reverse((deadline, entry.at)));
+            }
+        }
+        if entry.inserted {
+            self.idle_timers
+                .push(Reverse((now + self.cfg.idle_evict, entry.at)));
+        }
         self.stats.devices_tracked = self.table.len() as u64;
+        self.stats.strangers_tracked = self.table.strangers() as u64;
     }
 }
 
@@ -330,8 +507,10 @@ struct Closer<'a, S> {
 impl<S: StatusSink> Closer<'_, S> {
     /// Counts a closed cycle and sends its STATUS to `dest`, no larger than
     /// STATUS_AMPLIFICATION × `cause_len` (the length of the datagram that
-    /// closed it, or for a timeout the device's last one).
-    fn close(&mut self, rule: CloseRule, bits: u64, dest: SocketAddr, cause_len: usize) {
+    /// closed it, or for a timeout the device's last one). A STATUS larger
+    /// than `paid` (the bytes the cycle brought in) needs the limiter's
+    /// leave.
+    fn close(&mut self, rule: CloseRule, bits: u64, dest: SocketAddr, cause_len: usize, paid: u32) {
         let stats = &mut *self.stats;
         match rule {
             CloseRule::LastSeq => stats.closed_last_seq += 1,
@@ -347,8 +526,13 @@ impl<S: StatusSink> Closer<'_, S> {
             stats.statuses_too_large += 1;
             return;
         };
-        if !self.limiter.allow(self.now, dest) {
+        if n <= paid as usize {
+            stats.statuses_unmetered += 1;
+        } else if let Err(why) = self.limiter.check(self.now, dest) {
             stats.statuses_rate_limited += 1;
+            if why == Limited::Prefix {
+                stats.statuses_prefix_limited += 1;
+            }
             return;
         }
         self.sink.send_status(dest, &buf[..n]);

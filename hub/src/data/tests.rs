@@ -254,14 +254,19 @@ fn a_status_whose_header_exceeds_the_cap_is_not_sent() {
         now: t0,
         cycle_len: 10,
     };
-    closer.close(CloseRule::Timeout, 0b1, addr(1), 5);
+    closer.close(CloseRule::Timeout, 0b1, addr(1), 5, 0);
     assert!(sink.0.is_empty());
     assert_eq!((stats.statuses_too_large, stats.closed_timeout), (1, 1));
     assert_eq!((stats.packets_received, stats.packets_missing), (1, 9));
 }
 
+/// A cycle of one tiny datagram: its STATUS is larger than it, so metered.
+fn tiny(p: &mut DataPlane, sink: &mut Sink, now: Instant, port: u16) {
+    p.on_datagram(now, addr(port), b"a,,t,1,SEQ:1", sink);
+}
+
 #[test]
-fn replies_are_rate_limited_per_source_and_refill_over_time() {
+fn replies_larger_than_their_cycle_are_rate_limited_per_address_and_refill() {
     let t0 = Instant::now();
     let mut p = DataPlane::new(DataConfig {
         cycle_len: 1,
@@ -270,24 +275,138 @@ fn replies_are_rate_limited_per_source_and_refill_over_time() {
         ..DataConfig::default()
     });
     let mut sink = Sink::default();
-    send(&mut p, &mut sink, t0, &[1; 5], None);
+    // Five ports of one address share its bucket.
+    for port in 1..=5 {
+        tiny(&mut p, &mut sink, t0, port);
+    }
     assert_eq!(sink.texts().len(), 3);
     assert_eq!(p.stats().statuses_rate_limited, 2);
-    send(&mut p, &mut sink, ms(t0, 499), &[1], None);
+    tiny(&mut p, &mut sink, ms(t0, 499), 9);
     assert!(sink.0.is_empty());
-    send(&mut p, &mut sink, ms(t0, 500), &[1], None);
+    tiny(&mut p, &mut sink, ms(t0, 500), 10);
     assert_eq!(sink.texts().len(), 1);
     let s = p.stats();
     assert_eq!((s.statuses_sent, s.statuses_rate_limited), (4, 3));
     assert_eq!(s.closed_last_seq, 7, "limited cycles still close and count");
+    assert_eq!(s.statuses_unmetered, 0);
 }
 
 #[test]
-fn a_full_table_drops_new_names_until_idle_ones_are_evicted() {
+fn whole_cycles_from_one_address_are_never_limited() {
+    let t0 = Instant::now();
+    let mut p = DataPlane::new(DataConfig {
+        reply_rate_per_sec: 1,
+        reply_burst: 1,
+        ..DataConfig::default()
+    });
+    let mut sink = Sink::default();
+    // 2000 devices behind one address, each on its own port, whole cycles.
+    for d in 0..2000u16 {
+        for seq in 1..=10 {
+            let b = reading(&format!("Nat{d}"), seq, None);
+            p.on_datagram(t0, addr(1000 + d), b.as_bytes(), &mut sink);
+        }
+    }
+    // One lost packet still pays for its STATUS.
+    for seq in 2..=10 {
+        p.on_datagram(
+            t0,
+            addr(1),
+            reading("Lossy", seq, None).as_bytes(),
+            &mut sink,
+        );
+    }
+    let s = p.stats();
+    assert_eq!(s.statuses_sent, 2001, "{s:?}");
+    assert_eq!((s.statuses_unmetered, s.statuses_rate_limited), (2001, 0));
+    // A timeout of a one-datagram cycle is metered (bucket used up above? no:
+    // unmetered replies take no token, so the one token is still there).
+    p.on_datagram(t0, addr(1), b"b,,t,1,SEQ:1", &mut sink);
+    p.on_datagram(t0, addr(2), b"c,,t,1,SEQ:1", &mut sink);
+    p.on_tick(ms(t0, 3000), &mut sink);
+    let s = p.stats();
+    assert_eq!((s.closed_timeout, s.statuses_rate_limited), (2, 1), "{s:?}");
+}
+
+#[test]
+fn a_prefix_shares_one_bucket_however_many_addresses() {
+    let t0 = Instant::now();
+    let mut p = DataPlane::new(DataConfig {
+        cycle_len: 1,
+        reply_rate_per_sec: 100,
+        reply_burst: 100,
+        reply_prefix_rate_per_sec: 1,
+        reply_prefix_burst: 4,
+        ..DataConfig::default()
+    });
+    let mut sink = Sink::default();
+    for host in 1..=200u8 {
+        let src = SocketAddr::from(([192, 0, 2, host], 7));
+        p.on_datagram(t0, src, b"a,,t,1,SEQ:1", &mut sink);
+    }
+    let s = p.stats();
+    assert_eq!(
+        (s.statuses_sent, s.statuses_prefix_limited),
+        (4, 196),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn a_registered_name_from_another_address_is_dropped() {
+    let t0 = Instant::now();
+    let (mut p, mut sink) = (plane(1), Sink::default());
+    let home = addr(1).ip();
+    for src in [addr(1), SocketAddr::from(([10, 0, 0, 9], 1))] {
+        let admit = |_: &str| {
+            if src.ip() == home {
+                Admit::Registered
+            } else {
+                Admit::WrongSource
+            }
+        };
+        let b = reading("Dev01", 1, None);
+        p.on_datagram_checked(t0, src, b.as_bytes(), admit, |_| {}, &mut sink);
+    }
+    assert_eq!(sink.0.len(), 1);
+    assert_eq!(sink.0[0].0, addr(1));
+    assert_eq!(p.stats().wrong_source, 1);
+}
+
+#[test]
+fn idle_timers_cost_nothing_until_due() {
+    let t0 = Instant::now();
+    let mut p = DataPlane::new(DataConfig {
+        idle_evict: Duration::from_secs(60),
+        ..DataConfig::default()
+    });
+    let mut sink = Sink::default();
+    assert_eq!(p.poll_timeout(), None);
+    for d in 0..1000 {
+        for seq in 1..=10 {
+            let b = reading(&format!("D{d}"), seq, None);
+            p.on_datagram(t0, addr(1), b.as_bytes(), &mut sink);
+        }
+    }
+    // Every cycle closed; the next thing due is a no-op cycle check or the
+    // idle check at 60 s, never earlier than the cycle timeout.
+    assert!(p.poll_timeout().unwrap() >= ms(t0, 3000));
+    p.on_tick(ms(t0, 3000), &mut sink);
+    assert_eq!(p.poll_timeout(), Some(ms(t0, 60_000)));
+    p.on_tick(ms(t0, 59_999), &mut sink);
+    assert_eq!(p.stats().devices_tracked, 1000);
+    p.on_tick(ms(t0, 60_000), &mut sink);
+    assert_eq!(p.stats().devices_evicted, 1000);
+    assert_eq!(p.poll_timeout(), None);
+}
+
+#[test]
+fn a_full_table_evicts_the_oldest_stranger_and_idle_ones_later() {
     let t0 = Instant::now();
     let mut p = DataPlane::new(DataConfig {
         cycle_len: 10,
         max_devices: 2,
+        max_strangers: 2,
         ..DataConfig::default()
     });
     let mut sink = Sink::default();
@@ -295,9 +414,16 @@ fn a_full_table_drops_new_names_until_idle_ones_are_evicted() {
         p.on_datagram(t0, addr(1), reading(name, 1, None).as_bytes(), &mut sink);
     }
     let s = p.stats();
-    assert_eq!((s.devices_tracked, s.table_full_drops), (2, 1));
+    assert_eq!(
+        (s.devices_tracked, s.strangers_evicted, s.table_full_drops),
+        (2, 1, 0)
+    );
     p.on_tick(ms(t0, 3000), &mut sink);
-    assert_eq!(sink.texts().len(), 2, "open cycles close by timeout");
+    assert_eq!(
+        sink.texts().len(),
+        2,
+        "open cycles of b and c close by timeout"
+    );
     p.on_tick(ms(t0, 59_999), &mut sink);
     assert_eq!(p.stats().devices_evicted, 0);
     p.on_tick(ms(t0, 60_000), &mut sink);
@@ -311,6 +437,46 @@ fn a_full_table_drops_new_names_until_idle_ones_are_evicted() {
     );
     assert_eq!(p.stats().devices_tracked, 1);
     assert_eq!(sink.texts().len(), 1);
+}
+
+#[test]
+fn a_flood_of_strangers_never_evicts_a_registered_device() {
+    let t0 = Instant::now();
+    let mut p = DataPlane::new(DataConfig {
+        max_devices: 100,
+        max_strangers: 50,
+        ..DataConfig::default()
+    });
+    let mut sink = Sink::default();
+    let admit = |name: &str| {
+        if name.starts_with("Reg") {
+            Admit::Registered
+        } else {
+            Admit::Stranger
+        }
+    };
+    for seq in 1..=5 {
+        let b = reading("Reg01", seq, None);
+        p.on_datagram_checked(t0, addr(1), b.as_bytes(), admit, |_| {}, &mut sink);
+    }
+    for i in 0..200_000 {
+        let b = reading(&format!("F{i}"), 1, None);
+        p.on_datagram_checked(t0, addr(2), b.as_bytes(), admit, |_| {}, &mut sink);
+    }
+    for seq in 6..=10 {
+        let b = reading("Reg01", seq, None);
+        p.on_datagram_checked(t0, addr(1), b.as_bytes(), admit, |_| {}, &mut sink);
+    }
+    assert_eq!(sink.texts(), vec!["STATUS RECEIVED 10/10 PACKETS"]);
+    let s = p.stats();
+    assert_eq!(s.strangers_tracked, 50);
+    assert_eq!(s.strangers_evicted, 200_000 - 50);
+    // A new stranger gets in at once, too.
+    for seq in 1..=10 {
+        let b = reading("Newcomer", seq, None);
+        p.on_datagram_checked(t0, addr(3), b.as_bytes(), admit, |_| {}, &mut sink);
+    }
+    assert_eq!(sink.texts(), vec!["STATUS RECEIVED 10/10 PACKETS"]);
 }
 
 #[test]

@@ -11,7 +11,13 @@ use crate::ops::HELP;
 /// The outcome of one operator command (or a wave finishing later).
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Sent { wave: WaveId, reached: u64 },
+    /// `refused`: devices whose command queue was full (the command
+    /// failed for them; they stay connected).
+    Sent {
+        wave: WaveId,
+        reached: u64,
+        refused: u64,
+    },
     WaveDone(WaveReport),
     Closed(u64),
     List(Vec<(String, String, SocketAddr)>),
@@ -25,7 +31,11 @@ impl Reply {
     /// The admin form: `{"ok":…, …}`.
     pub fn to_json(&self) -> Value {
         match self {
-            Reply::Sent { wave, reached } => json!({"ok": true, "wave": wave, "reached": reached}),
+            Reply::Sent {
+                wave,
+                reached,
+                refused,
+            } => json!({"ok": true, "wave": wave, "reached": reached, "refused": refused}),
             Reply::WaveDone(r) => json!({
                 "ok": true, "wave": r.id, "done": true, "reached": r.reached,
                 "acked": r.acked, "timed_out": r.timed_out, "failed": r.failed,
@@ -45,7 +55,18 @@ impl Reply {
     /// The console form: one line (`list` is one line per device).
     pub fn to_text(&self) -> String {
         match self {
-            Reply::Sent { wave, reached } => format!("wave {wave}: sent to {reached} device(s)"),
+            Reply::Sent {
+                wave,
+                reached,
+                refused: 0,
+            } => format!("wave {wave}: sent to {reached} device(s)"),
+            Reply::Sent {
+                wave,
+                reached,
+                refused,
+            } => format!(
+                "wave {wave}: sent to {reached} device(s), refused by {refused} with a full queue"
+            ),
             Reply::WaveDone(r) => format!(
                 "wave {}: done in {:.1} ms: {} acked, {} timed out, {} failed of {}",
                 r.id,

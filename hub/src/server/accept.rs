@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use super::conn::Role;
 use super::event_loop::EventLoop;
-use crate::limits::MAX_ADMIN_SESSIONS;
 
 fn out_of_fds(e: &io::Error) -> bool {
     matches!(
@@ -85,14 +84,14 @@ impl EventLoop {
         shed && self.spare_fd.is_some()
     }
 
-    pub(super) fn accept_admin(&mut self, _now: Instant) {
+    pub(super) fn accept_admin(&mut self, now: Instant) {
         loop {
             let Some(listener) = &self.admin else {
                 return;
             };
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    if self.admin_conns >= MAX_ADMIN_SESSIONS {
+                    if !self.admin_room(now) {
                         let _ =
                             stream.write(b"{\"ok\":false,\"error\":\"too many admin sessions\"}\n");
                         continue;

@@ -3,6 +3,8 @@
 //! it; the loop decides what their lines mean.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
@@ -29,6 +31,28 @@ pub struct Conn {
     max_out: usize,
     /// Set when the connection is to be dropped at the end of the batch.
     pub closing: bool,
+    /// Admin sessions: when the last complete line arrived (or the session
+    /// opened), for the idle timeout and for choosing whom to evict.
+    pub last_line: Instant,
+    /// Admin sessions: complete lines so far.
+    pub lines: u64,
+    /// Admin sessions: has taken a seat (sent a complete line).
+    pub proven: bool,
+    /// Admin sessions: since when a line has been incomplete.
+    pub partial_since: Option<Instant>,
+    /// Admin sessions: a `list` still being streamed.
+    pub list: Option<ListCursor>,
+    /// Admin sessions: lines read and not yet run.
+    pub admin_backlog: std::collections::VecDeque<String>,
+    /// Admin sessions: the peer closed; close once the backlog has run.
+    pub eof_seen: bool,
+}
+
+/// The rest of a `list` reply, written as the peer reads.
+#[derive(Debug)]
+pub struct ListCursor {
+    pub devices: Vec<(String, String, SocketAddr)>,
+    pub next: usize,
 }
 
 /// The outcome of draining a socket.
@@ -52,7 +76,24 @@ impl Conn {
             out: Vec::new(),
             max_out,
             closing: false,
+            last_line: Instant::now(),
+            lines: 0,
+            proven: false,
+            partial_since: None,
+            list: None,
+            admin_backlog: std::collections::VecDeque::new(),
+            eof_seen: false,
         }
+    }
+
+    /// Bytes queued and not yet taken by the socket.
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The output cap.
+    pub fn max_out(&self) -> usize {
+        self.max_out
     }
 
     /// Reads one chunk into `buf`. `Ok(None)` = would block.

@@ -33,10 +33,23 @@ pub(super) const LISTENER: Token = Token(0);
 pub(super) const UDP: Token = Token(1);
 pub(super) const ADMIN: Token = Token(2);
 pub(super) const WAKER: Token = Token(3);
+pub(super) const SIGNAL: Token = Token(4);
 pub(super) const FIRST_CONN: usize = 16;
+
+/// Longest sleep with no deadline due: what an idle hub costs is one
+/// wake-up a second, whatever it tracks.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads of 4 KiB one connection gets per turn of the loop.
 const READ_BUDGET: usize = 16;
+
+/// Reads of 4 KiB an admin session gets per turn: its lines can be costly
+/// (`stats`, `list`), so a burst of them is spread over turns.
+const ADMIN_READ_BUDGET: usize = 1;
+
+/// Admin lines one session runs per turn; the rest wait (and the session
+/// is not read) until they have run.
+const ADMIN_LINES_PER_TURN: usize = 16;
 
 /// What an event (or a re-poll) says about a socket's read side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +87,12 @@ pub struct EventLoop {
     pub(super) max_conns: usize,
     pub(super) device_conns: usize,
     pub(super) admin_conns: usize,
-    pub(super) console: Option<Receiver<String>>,
+    /// Slots of the admin sessions, so their timers never scan devices.
+    pub(super) admin_slots: Vec<usize>,
+    pub(super) console: Option<Receiver<super::console::ConsoleInput>>,
+    /// Stdout and stderr, written off the loop (bounded, never blocking).
+    pub(super) out: super::stdio::Output,
+    pub(super) err: super::stdio::Output,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) waves: HashMap<WaveId, Origin>,
     pub(super) actions: Vec<Action>,
@@ -86,6 +104,8 @@ pub struct EventLoop {
     pub(super) recv_batch: super::mmsg::RecvBatch,
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
+    pub(super) signals: Option<super::signals::Signals>,
+    pub(super) kernel_stats: super::stats::KernelStats,
 }
 
 impl EventLoop {
@@ -93,10 +113,11 @@ impl EventLoop {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut now = Instant::now();
-        let mut next_tick = now + TICK;
+        let mut next_tick = self.next_deadline(now);
         while !self.stop.load(Ordering::Relaxed) {
             // `now` is from just after the last poll: the wait may run long
-            // by this turn's work, well inside a tick.
+            // by this turn's work. The loop sleeps until the earliest
+            // deadline any part reports, never on a fixed tick.
             let timeout = if self.again.is_empty() {
                 next_tick.saturating_duration_since(now)
             } else {
@@ -109,6 +130,7 @@ impl EventLoop {
                 return Err(e);
             }
             now = Instant::now();
+            self.stats.wakeups += 1;
             let again = std::mem::take(&mut self.again);
             for token in again {
                 self.dispatch(token, Readiness::Again, now);
@@ -128,13 +150,28 @@ impl EventLoop {
             }
             if now >= next_tick {
                 self.tick(now);
-                next_tick = now + TICK;
             }
             self.apply(now);
             self.reap();
+            next_tick = self.next_deadline(now);
         }
         self.shutdown();
         Ok(())
+    }
+
+    /// The earliest deadline of the control plane, the data plane and the
+    /// admin sessions, at most [`MAX_SLEEP`] away (and [`TICK`] while
+    /// accepting is paused for lack of descriptors).
+    fn next_deadline(&mut self, now: Instant) -> Instant {
+        let cap = if self.accept_blocked { TICK } else { MAX_SLEEP };
+        [
+            self.control.poll_timeout(),
+            self.data.poll_timeout(),
+            self.admin_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(now + cap, Instant::min)
     }
 
     fn dispatch(&mut self, token: Token, r: Readiness, now: Instant) {
@@ -143,6 +180,7 @@ impl EventLoop {
             ADMIN => self.accept_admin(now),
             UDP => self.udp_readable(now),
             WAKER => self.console_lines(now),
+            SIGNAL => self.on_signals(now),
             Token(t) if r != Readiness::None => {
                 // A short read ends the drain only on a plain readable
                 // edge: after EOF was reported, or on a re-poll after the
@@ -157,12 +195,38 @@ impl EventLoop {
 
     fn dispatch_writable(&mut self, token: Token, now: Instant) {
         if token.0 >= FIRST_CONN {
-            self.flush_conn(token.0 - FIRST_CONN, now);
+            let idx = token.0 - FIRST_CONN;
+            self.flush_conn(idx, now);
+            self.pump_list(idx, now);
             self.apply(now);
         }
     }
 
+    /// A signal arrived: act on the flags its handler set.
+    fn on_signals(&mut self, now: Instant) {
+        let Some(sig) = &mut self.signals else {
+            return;
+        };
+        sig.drain();
+        let reopen = sig.reopen.swap(false, Ordering::Relaxed);
+        let snapshot = sig.snapshot.swap(false, Ordering::Relaxed);
+        if reopen {
+            self.stats.signals_hup += 1;
+            self.log.reopen();
+        }
+        if snapshot {
+            self.stats.signals_usr1 += 1;
+            let json = self.stats_json(now).to_string();
+            self.log.line(&format_args!(
+                "STATS stats={}",
+                crate::logfield::Quoted(json)
+            ));
+        }
+    }
+
     fn tick(&mut self, now: Instant) {
+        self.check_console_output();
+        self.admin_timers(now);
         self.control.on_tick(now);
         let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
         self.data.on_tick(now, &mut sink);
@@ -186,10 +250,22 @@ impl EventLoop {
     }
 
     fn conn_readable(&mut self, idx: usize, token: Token, short_read_ends: bool, now: Instant) {
+        // An admin session with lines still to run is not read further
+        // (its backlog stays in the kernel, not in the hub).
+        if let Some(Some(c)) = self.slots.get(idx) {
+            if c.role == Role::Admin && (!c.admin_backlog.is_empty() || c.eof_seen) {
+                self.run_admin_backlog(idx, token, now, true);
+                return;
+            }
+        }
         let mut buf = [0u8; 4096];
         let mut admin_lines = Vec::new();
         let mut outcome = ReadOutcome::Budget;
-        for _ in 0..READ_BUDGET {
+        let budget = match self.slots.get(idx) {
+            Some(Some(c)) if c.role == Role::Admin => ADMIN_READ_BUDGET,
+            _ => READ_BUDGET,
+        };
+        for _ in 0..budget {
             let Some(Some(conn)) = self.slots.get_mut(idx) else {
                 return;
             };
@@ -230,11 +306,47 @@ impl EventLoop {
         if outcome != ReadOutcome::Budget {
             self.take_unterminated(idx, now, outcome == ReadOutcome::Eof, &mut admin_lines);
         }
-        self.run_admin_lines(idx, now, admin_lines);
+        let is_admin = matches!(self.slots.get(idx), Some(Some(c)) if c.role == Role::Admin);
+        if is_admin {
+            if let Some(Some(c)) = self.slots.get_mut(idx) {
+                c.admin_backlog.extend(admin_lines);
+                c.eof_seen |= outcome == ReadOutcome::Eof;
+            }
+            self.run_admin_backlog(idx, token, now, false);
+            if outcome == ReadOutcome::Budget && !self.again.contains(&token) {
+                self.again.push(token);
+            }
+            return;
+        }
         match outcome {
             ReadOutcome::Eof => self.lost(idx, now, CloseReason::PeerClosed),
             ReadOutcome::Budget => self.again.push(token),
             ReadOutcome::Drained => {}
+        }
+    }
+
+    /// Runs up to [`ADMIN_LINES_PER_TURN`] of a session's lines; the rest
+    /// wait for the next turn. A session that closed its side is closed
+    /// once its last line has run.
+    fn run_admin_backlog(&mut self, idx: usize, token: Token, now: Instant, deferred: bool) {
+        let Some(Some(c)) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let n = c.admin_backlog.len().min(ADMIN_LINES_PER_TURN);
+        let lines: Vec<String> = c.admin_backlog.drain(..n).collect();
+        self.run_admin_lines(idx, now, lines);
+        let Some(Some(c)) = self.slots.get(idx) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        if c.eof_seen && c.admin_backlog.is_empty() {
+            self.lost(idx, now, CloseReason::PeerClosed);
+        } else if (deferred || !c.admin_backlog.is_empty()) && !self.again.contains(&token) {
+            // More lines to run, or (a deferred backlog just emptied) bytes
+            // the socket may still hold with no new edge coming.
+            self.again.push(token);
         }
     }
 
@@ -252,12 +364,31 @@ impl EventLoop {
                     Role::Device => self
                         .control
                         .on_message(now, conn.id, line, Framing::Newline),
-                    Role::Admin => admin_lines.push(String::from_utf8_lossy(line).into_owned()),
+                    Role::Admin => {
+                        admin_lines.push(String::from_utf8_lossy(line).into_owned());
+                        conn.last_line = now;
+                        conn.lines += 1;
+                        conn.partial_since = None;
+                    }
                 },
-                Ok(None) => return true,
+                Ok(None) => {
+                    if conn.role == Role::Admin && conn.framer.pending() > 0 {
+                        conn.partial_since.get_or_insert(now);
+                    }
+                    return true;
+                }
                 Err(e) => {
                     self.stats.oversize_lines += 1;
-                    let msg = format!("ERROR {e}\n");
+                    let msg = match conn.role {
+                        Role::Device => format!("ERROR {e}\n"),
+                        Role::Admin => {
+                            self.stats.admin_oversize_lines += 1;
+                            let mut m = serde_json::json!({"ok": false, "error": e.to_string()})
+                                .to_string();
+                            m.push('\n');
+                            m
+                        }
+                    };
                     let _ = conn.send(msg.as_bytes());
                     self.lost(idx, now, CloseReason::Violation(e.to_string()));
                     return false;
@@ -300,8 +431,22 @@ impl EventLoop {
             let Some(Some(conn)) = self.slots.get(idx) else {
                 return;
             };
+            if conn.closing {
+                // Dropped (e.g. at its output cap): the rest is not run.
+                return;
+            }
             let origin = Origin::Admin(conn.id);
-            let reply = self.operate(&line, origin, now);
+            if !conn.proven {
+                self.admin_seat(idx, now);
+            }
+            let reply = match self.operate(&line, origin, now) {
+                crate::ops::Reply::List(devices) => {
+                    self.start_list(idx, devices, now);
+                    self.apply(now);
+                    continue;
+                }
+                reply => reply,
+            };
             let mut text = reply.to_json().to_string();
             text.push('\n');
             self.send_to(idx, text.as_bytes(), now);
@@ -371,10 +516,10 @@ impl EventLoop {
                         }
                     }
                     Action::Log(event) => {
-                        self.log.line(&event);
+                        self.log.record(&event, event.class());
                         if let Some(c) = &mut self.classic {
                             let text = c.on_event(&event);
-                            c.print(&text);
+                            self.out.print(&text);
                         }
                     }
                     Action::WaveDone(report) => self.wave_done(report, now),
@@ -392,7 +537,10 @@ impl EventLoop {
                 self.ids.remove(&conn.id);
                 match conn.role {
                     Role::Device => self.device_conns -= 1,
-                    Role::Admin => self.admin_conns -= 1,
+                    Role::Admin => {
+                        self.admin_conns -= 1;
+                        self.admin_slots.retain(|&i| i != idx);
+                    }
                 }
                 self.free.push(idx);
             }
@@ -433,7 +581,10 @@ impl EventLoop {
         self.ids.insert(id, idx);
         match role {
             Role::Device => self.device_conns += 1,
-            Role::Admin => self.admin_conns += 1,
+            Role::Admin => {
+                self.admin_conns += 1;
+                self.admin_slots.push(idx);
+            }
         }
         Some((idx, id))
     }

@@ -9,14 +9,17 @@
 //!   `kernel`: drop counters and rlimits; `console`: the stdin thread.
 
 mod accept;
+mod admin;
 mod conn;
 mod console;
 mod event_loop;
 pub mod kernel;
 mod mmsg;
 mod operate;
+mod signals;
 pub mod sockets;
 mod stats;
+pub mod stdio;
 mod udp;
 
 use std::collections::HashMap;
@@ -35,7 +38,7 @@ use crate::control::{ControlConfig, ControlPlane};
 use crate::data::DataPlane;
 use crate::eventlog::EventLog;
 use crate::limits::{FD_RESERVE, LISTEN_BACKLOG};
-use event_loop::{EventLoop, ADMIN, LISTENER, UDP, WAKER};
+use event_loop::{EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
 use sockets::BufSizes;
 pub use stats::ShellStats;
 
@@ -107,6 +110,7 @@ impl Hub {
             registration_deadline: cfg.registration_deadline,
             ack_timeout: cfg.ack_timeout,
             queue_cap: cfg.command_queue,
+            max_unsolicited_acks: cfg.max_unsolicited_acks,
             ..ControlConfig::default()
         });
         let (tcp_addr, udp_addr, admin_addr) = (
@@ -133,6 +137,9 @@ impl Hub {
             device_conns: 0,
             admin_conns: 0,
             console: None,
+            admin_slots: Vec::new(),
+            out: stdio::Output::spawn(stdio::Stream::Stdout),
+            err: stdio::Output::spawn(stdio::Stream::Stderr),
             stop: Arc::new(AtomicBool::new(false)),
             waves: HashMap::new(),
             actions: Vec::new(),
@@ -144,6 +151,8 @@ impl Hub {
             recv_batch: mmsg::RecvBatch::new(),
             accept_blocked: false,
             started: Instant::now(),
+            signals: None,
+            kernel_stats: Default::default(),
             cfg,
         };
         Ok(Hub {
@@ -182,6 +191,20 @@ impl Hub {
         self.inner.stop.clone()
     }
 
+    /// Takes over the process's signals (see `signals.rs`): SIGINT, SIGTERM
+    /// and SIGQUIT stop the hub cleanly, SIGHUP reopens the log, SIGUSR1
+    /// logs a stats snapshot, and no other signal one can send by accident
+    /// kills it. For the `hub` binary; an embedded hub does not call it.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut s = signals::Signals::install(self.inner.stop.clone())?;
+        self.inner
+            .poll
+            .registry()
+            .register(&mut s.wake, SIGNAL, Interest::READABLE)?;
+        self.inner.signals = Some(s);
+        Ok(())
+    }
+
     /// The lines a person or script reads first: where the hub listens.
     pub fn banner(&self) -> String {
         if self.inner.cfg.classic {
@@ -205,7 +228,13 @@ impl Hub {
 
     /// Runs on this thread until stopped; then flushes and fsyncs the log.
     pub fn run(mut self) -> io::Result<()> {
-        if self.inner.cfg.console {
+        if self.inner.cfg.console && stdio::stdin_is_background_tty() {
+            // Reading the terminal would stop the hub (SIGTTIN).
+            self.inner.stats.console_background = true;
+            self.inner.err.print(
+                "hub: started in the background of a terminal; the console is off (use the admin port)\n",
+            );
+        } else if self.inner.cfg.console {
             let (tx, rx) = crossbeam_channel::bounded(1024);
             console::spawn_stdin(tx, self.inner.waker.clone())?;
             self.inner.console = Some(rx);

@@ -3,8 +3,10 @@
 
 use std::time::Instant;
 
+use super::console::ConsoleInput;
 use super::event_loop::{EventLoop, Origin};
 use crate::control::{Target, WaveReport};
+use crate::limits::MAX_ADMIN_LINE;
 use crate::ops::{OpCommand, Reply};
 
 impl EventLoop {
@@ -19,12 +21,23 @@ impl EventLoop {
     fn execute(&mut self, op: OpCommand, origin: Origin, now: Instant) -> Reply {
         match op {
             OpCommand::Send { target, command } => {
-                let (wave, reached) = self.control.submit(now, &target, command);
+                let (wave, reached, refused) = self.control.submit_counted(now, &target, command);
                 if let (Target::Device(name), 0) = (&target, reached) {
                     return Reply::Error(format!("unknown device '{name}'"));
                 }
+                if let (Target::Device(name), 1) = (&target, refused) {
+                    // The wave is already done (failed); its tally is moot.
+                    return Reply::Error(format!(
+                        "device '{name}' has {} commands queued; command refused",
+                        self.cfg.command_queue
+                    ));
+                }
                 self.waves.insert(wave, origin);
-                Reply::Sent { wave, reached }
+                Reply::Sent {
+                    wave,
+                    reached,
+                    refused,
+                }
             }
             OpCommand::Quit(target) => {
                 let names: Vec<String> = match &target {
@@ -68,7 +81,7 @@ impl EventLoop {
     pub(super) fn wave_done(&mut self, report: WaveReport, now: Instant) {
         match self.waves.remove(&report.id) {
             Some(Origin::Console) if self.classic.is_none() => {
-                println!("{}", Reply::WaveDone(report).to_text());
+                self.println(&Reply::WaveDone(report).to_text());
             }
             Some(Origin::Admin(id)) => {
                 if let Some(&idx) = self.ids.get(&id) {
@@ -86,10 +99,21 @@ impl EventLoop {
         let Some(rx) = self.console.clone() else {
             return;
         };
-        while let Ok(line) = rx.try_recv() {
+        while let Ok(input) = rx.try_recv() {
+            let line = match input {
+                ConsoleInput::Line(l) => l,
+                ConsoleInput::TooLong(n) => {
+                    self.stats.console_lines_refused += 1;
+                    self.println(&format!(
+                        "error: line of {n} bytes is longer than {MAX_ADMIN_LINE}; refused"
+                    ));
+                    continue;
+                }
+            };
             if let Some(classic) = &mut self.classic {
                 let input = classic.on_operator(&line);
-                classic.print(&input.text);
+                let text = input.text.clone();
+                self.out.print(&text);
                 if let Some(name) = input.quit {
                     self.control.quit(now, &name);
                 }
@@ -98,9 +122,28 @@ impl EventLoop {
                 }
             } else {
                 let reply = self.operate(&line, Origin::Console, now);
-                println!("{}", reply.to_text());
+                self.println(&reply.to_text());
             }
             self.apply(now);
+        }
+        self.check_console_output();
+    }
+
+    /// One line to stdout through the bounded queue.
+    pub(super) fn println(&self, text: &str) {
+        let mut s = String::with_capacity(text.len() + 1);
+        s.push_str(text);
+        s.push('\n');
+        self.out.print(&s);
+    }
+
+    /// Stdout failed (EPIPE): the console goes off, once, and says so on
+    /// stderr; the hub goes on.
+    pub(super) fn check_console_output(&mut self) {
+        if self.out.is_closed() && self.console.is_some() {
+            self.console = None;
+            self.err
+                .print("hub: stdout is closed; the console is off (the admin port still works)\n");
         }
     }
 }

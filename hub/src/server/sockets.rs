@@ -1,4 +1,4 @@
-//! Socket construction with socket2: address reuse, backlog, buffer sizes,
+//! Socket construction with socket2: address reuse (TCP only), backlog, buffer sizes,
 //! non-blocking mode; then handed to mio.
 
 use std::io;
@@ -42,7 +42,8 @@ pub fn tcp_listener(
 /// (Linux reports double the request, capped by `net.core.rmem_max`).
 pub fn udp_socket(addr: SocketAddr, bufs: BufSizes) -> io::Result<(mio::net::UdpSocket, usize)> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    sock.set_reuse_address(true)?;
+    // No SO_REUSEADDR: on UDP it lets a second hub bind the same port and
+    // silently share the readings. A port in use must be refused.
     apply(&sock, bufs)?;
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;

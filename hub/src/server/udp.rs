@@ -9,7 +9,9 @@ use mio::net::UdpSocket;
 
 use super::event_loop::{EventLoop, UDP};
 use super::stats::ShellStats;
-use crate::data::StatusSink;
+use crate::data::{Admit, StatusSink};
+use crate::eventlog::LogClass;
+use crate::logfield::Quoted;
 use std::os::fd::AsRawFd;
 
 use super::mmsg::BATCH;
@@ -58,26 +60,33 @@ impl EventLoop {
                     continue;
                 };
                 let mut sink = Sink::new(&self.udp, &mut self.stats);
+                let control = &self.control;
+                let (any_source, registered_only) =
+                    (self.cfg.udp_any_source, self.cfg.udp_registered_only);
+                let admit = |name: &str| match control.device_ip(name) {
+                    Some(ip) if !any_source && ip != src.ip() => Admit::WrongSource,
+                    Some(_) => Admit::Registered,
+                    None if registered_only => Admit::Unknown,
+                    None => Admit::Stranger,
+                };
                 if self.classic.is_some() {
                     let log = &self.log;
-                    self.data.on_datagram_with(
+                    self.data.on_datagram_checked(
                         now,
                         src,
                         bytes,
-                        |d| log.line(&format_args!("DATA {d} from={src}")),
-                        &mut sink,
-                    );
-                } else if self.cfg.udp_registered_only {
-                    let control = &self.control;
-                    self.data.on_datagram_filtered(
-                        now,
-                        src,
-                        bytes,
-                        |name| control.is_registered(name),
+                        admit,
+                        |d| {
+                            log.record(
+                                &format_args!("DATA reading={} from={src}", Quoted(d)),
+                                LogClass::Noise,
+                            )
+                        },
                         &mut sink,
                     );
                 } else {
-                    self.data.on_datagram(now, src, bytes, &mut sink);
+                    self.data
+                        .on_datagram_checked(now, src, bytes, admit, |_| {}, &mut sink);
                 }
             }
             if n < BATCH {

@@ -261,6 +261,7 @@ impl Admin {
     pub fn connect(addr: SocketAddr) -> Admin {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
         Admin {
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
@@ -268,7 +269,11 @@ impl Admin {
     }
 
     pub fn send(&mut self, line: &str) {
-        writeln!(self.writer, "{line}").unwrap();
+        // One write per line: with Nagle off, a split line would cost a
+        // segment (and a delayed ACK) per piece.
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
     }
 
     pub fn read(&mut self) -> Value {

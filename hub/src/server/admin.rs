@@ -1,0 +1,207 @@
+//! Admin sessions: their timers, the session cap, and `list` streamed as
+//! the peer reads.
+//!
+//! - **Idle timeout** (`--admin-idle-timeout`, 300 s): a session with no
+//!   complete line for that long (and no wave or `list` in progress) is
+//!   told so and closed. Timers run on *complete* lines only.
+//! - **Line deadline** (`--admin-line-deadline`, 10 s): a line begun must
+//!   end within it, so one byte a second cannot hold a session.
+//! - **Cap** (`--max-admin-sessions`, 32) on sessions that have sent a
+//!   complete line: the next one to do so takes a seat by evicting the one
+//!   idle longest (a session waiting for a wave or a `list` goes last).
+//!   Sessions that have not sent a line yet are held apart, at most
+//!   [`ADMIN_UNPROVEN`], the oldest evicted first. So idle connections
+//!   cannot take the operator's seat, and the operator connecting is never
+//!   refused.
+//! - **`list`** writes one JSON object per device and then a summary line,
+//!   refilling the output buffer to half its cap each time the socket
+//!   drains, so any number of devices fits any `--max-outbuf`.
+//!
+//! Every reply, errors included, is one JSON object on one line.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::conn::{ListCursor, Role};
+use super::event_loop::{EventLoop, Origin};
+
+/// Sessions that have not sent a complete line yet, at most. Twice the
+/// admin listen backlog, so a session that speaks at once is never evicted
+/// by connections that arrived after it within the same turns of the loop.
+pub const ADMIN_UNPROVEN: usize = 128;
+
+impl EventLoop {
+    /// One JSON line to an admin session, then close it.
+    fn admin_refuse(&mut self, idx: usize, error: &str, now: Instant) {
+        let mut text = json!({"ok": false, "error": error}).to_string();
+        text.push('\n');
+        self.send_to(idx, text.as_bytes(), now);
+        self.mark_closing(idx);
+    }
+
+    fn has_wave(&self, idx: usize) -> bool {
+        let Some(Some(conn)) = self.slots.get(idx) else {
+            return false;
+        };
+        let id = conn.id;
+        self.waves
+            .values()
+            .any(|o| matches!(o, Origin::Admin(c) if *c == id))
+    }
+
+    /// Admin sessions open and not closing, split by whether they have sent
+    /// a complete line yet.
+    fn admin_open(&self, proven: bool) -> Vec<usize> {
+        self.admin_slots
+            .iter()
+            .copied()
+            .filter(
+                |&i| matches!(self.slots.get(i), Some(Some(c)) if !c.closing && c.proven == proven),
+            )
+            .collect()
+    }
+
+    /// A new connection: room is made among sessions that have not sent a
+    /// complete line yet, by evicting the oldest of them past
+    /// [`ADMIN_UNPROVEN`]. Always true: a newcomer is never refused.
+    pub(super) fn admin_room(&mut self, now: Instant) -> bool {
+        let open = self.admin_open(false);
+        if open.len() >= ADMIN_UNPROVEN {
+            if let Some(idx) = open.into_iter().min_by_key(|&i| {
+                let c = self.slots[i].as_ref().expect("open");
+                c.last_line
+            }) {
+                self.stats.admin_evicted += 1;
+                self.admin_refuse(
+                    idx,
+                    "evicted: too many sessions that never sent a line",
+                    now,
+                );
+            }
+        }
+        true
+    }
+
+    /// A session sent its first complete line: it takes one of the
+    /// `--max-admin-sessions` seats, evicting the longest idle session
+    /// (one waiting for a wave or a `list` last) when all are taken.
+    pub(super) fn admin_seat(&mut self, idx: usize, now: Instant) {
+        let open = self.admin_open(true);
+        if let Some(Some(c)) = self.slots.get_mut(idx) {
+            c.proven = true;
+        }
+        if open.len() < self.cfg.max_admin_sessions {
+            return;
+        }
+        let victim = open.into_iter().min_by_key(|&i| {
+            let c = self.slots[i].as_ref().expect("open");
+            (self.has_wave(i) || c.list.is_some(), c.last_line)
+        });
+        if let Some(v) = victim {
+            self.stats.admin_evicted += 1;
+            let max = self.cfg.max_admin_sessions;
+            self.admin_refuse(
+                v,
+                &format!("evicted: {max} admin sessions open and this one was idle longest"),
+                now,
+            );
+        }
+    }
+
+    /// Closes sessions past their idle timeout or line deadline.
+    pub(super) fn admin_timers(&mut self, now: Instant) {
+        let idle = self.cfg.admin_idle_timeout;
+        let deadline = self.cfg.admin_line_deadline;
+        for idx in self.admin_slots.clone() {
+            let Some(Some(c)) = self.slots.get(idx) else {
+                continue;
+            };
+            if c.closing {
+                continue;
+            }
+            if c.partial_since.is_some_and(|t| now >= t + deadline) {
+                self.stats.admin_slow_closed += 1;
+                let msg = format!(
+                    "line not completed within {} s; closing",
+                    deadline.as_secs_f64()
+                );
+                self.admin_refuse(idx, &msg, now);
+            } else if c.list.is_none() && now >= c.last_line + idle && !self.has_wave(idx) {
+                self.stats.admin_idle_closed += 1;
+                let msg = format!("idle for {} s; closing", idle.as_secs_f64());
+                self.admin_refuse(idx, &msg, now);
+            }
+        }
+    }
+
+    /// The earliest admin timer, for the loop's sleep.
+    pub(super) fn admin_deadline(&self) -> Option<Instant> {
+        let idle = self.cfg.admin_idle_timeout;
+        let deadline = self.cfg.admin_line_deadline;
+        self.admin_slots
+            .iter()
+            .filter_map(|&i| self.slots.get(i)?.as_ref())
+            .filter(|c| !c.closing)
+            .map(|c| match c.partial_since {
+                Some(t) => (t + deadline).min(c.last_line + idle),
+                None => c.last_line + idle,
+            })
+            .min()
+    }
+
+    /// Starts streaming a `list` reply.
+    pub(super) fn start_list(
+        &mut self,
+        idx: usize,
+        devices: Vec<(String, String, std::net::SocketAddr)>,
+        now: Instant,
+    ) {
+        if let Some(Some(c)) = self.slots.get_mut(idx) {
+            c.list = Some(ListCursor { devices, next: 0 });
+        }
+        self.pump_list(idx, now);
+    }
+
+    /// Refills the output buffer from the session's `list` to half its cap,
+    /// for as long as the socket takes it (a socket that never fills raises
+    /// no writable edge, so stopping earlier would stall the stream).
+    pub(super) fn pump_list(&mut self, idx: usize, now: Instant) {
+        loop {
+            let Some(Some(c)) = self.slots.get_mut(idx) else {
+                return;
+            };
+            if c.closing || c.role != Role::Admin {
+                return;
+            }
+            let Some(mut cur) = c.list.take() else {
+                return;
+            };
+            let room = c.max_out() / 2;
+            let mut text = String::new();
+            while c.queued() + text.len() < room && cur.next < cur.devices.len() {
+                let (n, t, p) = &cur.devices[cur.next];
+                text.push_str(
+                    &json!({"ok": true, "device": n, "type": t, "peer": p.to_string()}).to_string(),
+                );
+                text.push('\n');
+                cur.next += 1;
+            }
+            let done = cur.next == cur.devices.len();
+            if done {
+                text.push_str(&json!({"ok": true, "listed": cur.devices.len()}).to_string());
+                text.push('\n');
+            } else {
+                c.list = Some(cur);
+            }
+            self.send_to(idx, text.as_bytes(), now);
+            let Some(Some(c)) = self.slots.get(idx) else {
+                return;
+            };
+            if done || c.queued() > 0 {
+                // Done, or the socket is full: its writable edge resumes us.
+                return;
+            }
+        }
+    }
+}
