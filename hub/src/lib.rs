@@ -9,6 +9,8 @@
 //! - [`data`]: the sans-IO UDP data plane (cycles, STATUS, bounded device table).
 //! - [`ops`]: the operator command grammar and replies (console and admin).
 //! - [`eventlog`]: the timestamped event log, written off the loop.
+//! - [`recorder`]: every accepted reading into SQLite, off the loop.
+//! - [`metrics`]: the Prometheus text exposition of the hub's counters.
 //! - [`timefmt`], [`duration`]: wall-clock timestamps and duration flags
 //!   (shared with loadgen).
 pub mod classic;
@@ -18,7 +20,9 @@ pub mod data;
 pub mod duration;
 pub mod eventlog;
 pub mod limits;
+pub mod metrics;
 pub mod ops;
 pub mod protocol;
+pub mod recorder;
 pub mod server;
 pub mod timefmt;

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::cycle::CycleState;
+use super::latest::{DeviceCounters, Latest};
 
 /// Everything the hub keeps about one device on the data channel.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +26,10 @@ pub struct Device {
     pub last_len: u16,
     /// When any datagram of the device last arrived, for idle eviction.
     pub last_seen: Instant,
+    /// The last reading accepted, once there is one.
+    pub latest: Option<Latest>,
+    /// The device's own counters.
+    pub counters: DeviceCounters,
 }
 
 impl Device {
@@ -34,6 +39,8 @@ impl Device {
             last_src: src,
             last_len: len,
             last_seen: now,
+            latest: None,
+            counters: DeviceCounters::default(),
         }
     }
 }
@@ -78,6 +85,19 @@ impl DeviceTable {
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Device> {
         let slot = *self.index.get(name)?;
         Some(&mut self.slots[slot as usize])
+    }
+
+    /// The state of `name`, if tracked.
+    pub fn get(&self, name: &str) -> Option<&Device> {
+        let slot = *self.index.get(name)?;
+        Some(&self.slots[slot as usize])
+    }
+
+    /// Every tracked device with its name, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Device)> {
+        self.index
+            .iter()
+            .map(|(name, &slot)| (&**name, &self.slots[slot as usize]))
     }
 
     /// The state of `name`, adding a fresh one (its last datagram from `src`,

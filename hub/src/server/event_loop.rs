@@ -86,6 +86,13 @@ pub struct EventLoop {
     pub(super) recv_batch: super::mmsg::RecvBatch,
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
+    /// Every accepted reading goes here (`None`: `--no-recorder`).
+    pub(super) recorder: Option<crate::recorder::Recorder>,
+    /// `/metrics` and `/healthz`.
+    pub(super) http: Option<super::http::HttpServer>,
+    /// `history` queries out at the recorder, by tag.
+    pub(super) history_waits: HashMap<u64, Origin>,
+    pub(super) next_query: u64,
 }
 
 impl EventLoop {
@@ -142,7 +149,14 @@ impl EventLoop {
             LISTENER => self.accept_devices(now),
             ADMIN => self.accept_admin(now),
             UDP => self.udp_readable(now),
-            WAKER => self.console_lines(now),
+            WAKER => {
+                self.console_lines(now);
+                self.recorder_answers(now);
+            }
+            super::http::METRICS => self.http_accept(now),
+            Token(t) if t >= super::http::HTTP_FIRST => {
+                self.http_event(t - super::http::HTTP_FIRST, now)
+            }
             Token(t) if r != Readiness::None => {
                 // A short read ends the drain only on a plain readable
                 // edge: after EOF was reported, or on a re-poll after the
@@ -156,7 +170,9 @@ impl EventLoop {
     }
 
     fn dispatch_writable(&mut self, token: Token, now: Instant) {
-        if token.0 >= FIRST_CONN {
+        if token.0 >= super::http::HTTP_FIRST {
+            self.http_event(token.0 - super::http::HTTP_FIRST, now);
+        } else if token.0 >= FIRST_CONN {
             self.flush_conn(token.0 - FIRST_CONN, now);
             self.apply(now);
         }
@@ -166,10 +182,12 @@ impl EventLoop {
         self.control.on_tick(now);
         let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
         self.data.on_tick(now, &mut sink);
+        self.http_tick(now);
         if self.accept_blocked {
             self.accept_blocked = false;
             self.accept_devices(now);
             self.accept_admin(now);
+            self.http_accept(now);
         }
     }
 
@@ -302,8 +320,7 @@ impl EventLoop {
             };
             let origin = Origin::Admin(conn.id);
             let reply = self.operate(&line, origin, now);
-            let mut text = reply.to_json().to_string();
-            text.push('\n');
+            let text = reply.to_admin_lines();
             self.send_to(idx, text.as_bytes(), now);
             self.apply(now);
         }
@@ -450,5 +467,9 @@ impl EventLoop {
         self.reap();
         self.log.line(&"SHUTDOWN");
         self.log.close();
+        // Commits every queued reading before the hub returns.
+        if let Some(r) = &mut self.recorder {
+            r.close();
+        }
     }
 }

@@ -12,8 +12,10 @@ mod accept;
 mod conn;
 mod console;
 mod event_loop;
+mod http;
 pub mod kernel;
 mod mmsg;
+mod monitor;
 mod operate;
 pub mod sockets;
 mod stats;
@@ -45,6 +47,7 @@ pub struct Hub {
     tcp_addr: SocketAddr,
     udp_addr: SocketAddr,
     admin_addr: SocketAddr,
+    metrics_addr: SocketAddr,
 }
 
 /// A hub running on its own thread.
@@ -52,6 +55,8 @@ pub struct HubHandle {
     pub tcp_addr: SocketAddr,
     pub udp_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// `/metrics` and `/healthz`.
+    pub metrics_addr: SocketAddr,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -91,6 +96,25 @@ impl Hub {
             .register(&mut udp, UDP, Interest::READABLE)?;
         poll.registry()
             .register(&mut admin, ADMIN, Interest::READABLE)?;
+        let metrics_at = SocketAddr::new(cfg.metrics_bind, cfg.metrics_port);
+        let mut http = http::HttpServer::new(
+            sockets::tcp_listener(metrics_at, 64, BufSizes::default())
+                .map_err(|e| with_addr(e, "metrics", metrics_at))?,
+        );
+        poll.registry()
+            .register(http.listener_mut(), http::METRICS, Interest::READABLE)?;
+        let metrics_addr = http.local_addr()?;
+        let recorder = match &cfg.recorder {
+            None => None,
+            Some(path) => Some(crate::recorder::Recorder::start(
+                crate::recorder::RecorderConfig {
+                    path: path.clone(),
+                    keep: cfg.recorder_keep,
+                    queue: cfg.recorder_queue,
+                },
+                waker.clone(),
+            )?),
+        };
         let log = EventLog::open(&cfg.log_file).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -144,6 +168,10 @@ impl Hub {
             recv_batch: mmsg::RecvBatch::new(),
             accept_blocked: false,
             started: Instant::now(),
+            recorder,
+            http: Some(http),
+            history_waits: HashMap::new(),
+            next_query: 1,
             cfg,
         };
         Ok(Hub {
@@ -151,6 +179,7 @@ impl Hub {
             tcp_addr,
             udp_addr,
             admin_addr,
+            metrics_addr,
         })
     }
 
@@ -164,6 +193,11 @@ impl Hub {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where `/metrics` and `/healthz` are served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// The UDP receive buffer the kernel granted, in bytes.
@@ -199,6 +233,16 @@ impl Hub {
                 self.inner.cfg.udp_rcvbuf,
                 self.inner.udp_granted,
                 self.inner.max_conns
+            ) + &format!(
+                "\nhub metrics=http://{}/metrics recorder={}",
+                self.metrics_addr,
+                match &self.inner.cfg.recorder {
+                    Some(p) => match self.inner.cfg.recorder_keep {
+                        Some(k) => format!("{} keep={}s", p.display(), k.as_secs()),
+                        None => format!("{} keep=all", p.display()),
+                    },
+                    None => "off".into(),
+                }
             )
         }
     }
@@ -218,6 +262,7 @@ impl Hub {
         let stop = self.inner.stop.clone();
         let waker = self.inner.waker.clone();
         let (tcp_addr, udp_addr, admin_addr) = (self.tcp_addr, self.udp_addr, self.admin_addr);
+        let metrics_addr = self.metrics_addr;
         let thread = std::thread::Builder::new()
             .name("hub".into())
             .spawn(move || self.run())?;
@@ -225,6 +270,7 @@ impl Hub {
             tcp_addr,
             udp_addr,
             admin_addr,
+            metrics_addr,
             stop,
             waker,
             thread: Some(thread),

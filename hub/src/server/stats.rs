@@ -57,6 +57,12 @@ impl EventLoop {
             "log": self.log.stats(),
             "ack_rtt_us": percentiles(self.control.ack_rtt()),
         });
+        if let Some(r) = &self.recorder {
+            v["recorder"] = json!(r.stats());
+        }
+        if let Some(h) = &self.http {
+            v["http"] = json!(h.stats);
+        }
         // The control counters sit at the top level (registrations, acks…).
         if let (Value::Object(top), Ok(Value::Object(ctl))) = (&mut v, serde_json::to_value(c)) {
             top.extend(ctl);

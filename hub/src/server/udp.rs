@@ -10,6 +10,8 @@ use mio::net::UdpSocket;
 use super::event_loop::{EventLoop, UDP};
 use super::stats::ShellStats;
 use crate::data::StatusSink;
+use crate::protocol::Datagram;
+use crate::recorder::{unix_us_now, Recorder};
 use std::os::fd::AsRawFd;
 
 use super::mmsg::BATCH;
@@ -22,11 +24,23 @@ const UDP_BUDGET: usize = 1024;
 pub(super) struct Sink<'a> {
     sock: &'a UdpSocket,
     stats: &'a mut ShellStats,
+    /// Where accepted readings go, stamped with this wall-clock time (µs).
+    recorder: Option<(&'a Recorder, i64)>,
 }
 
 impl<'a> Sink<'a> {
     pub fn new(sock: &'a UdpSocket, stats: &'a mut ShellStats) -> Self {
-        Sink { sock, stats }
+        Sink {
+            sock,
+            stats,
+            recorder: None,
+        }
+    }
+
+    /// Also offers each accepted reading to `recorder`, received at `hub_us`.
+    pub fn recording(mut self, recorder: Option<&'a Recorder>, hub_us: i64) -> Self {
+        self.recorder = recorder.map(|r| (r, hub_us));
+        self
     }
 }
 
@@ -34,6 +48,12 @@ impl StatusSink for Sink<'_> {
     fn send_status(&mut self, dest: SocketAddr, bytes: &[u8]) {
         if self.sock.send_to(bytes, dest).is_err() {
             self.stats.udp_send_errors += 1;
+        }
+    }
+
+    fn accepted(&mut self, d: &Datagram<'_>, _now: Instant, _src: SocketAddr) {
+        if let Some((rec, hub_us)) = self.recorder {
+            rec.offer(d, hub_us);
         }
     }
 }
@@ -52,12 +72,19 @@ impl EventLoop {
                     continue;
                 }
             };
+            // One wall-clock read per batch: the loop's `now` is per turn too.
+            let hub_us = if self.recorder.is_some() {
+                unix_us_now()
+            } else {
+                0
+            };
             for i in 0..n {
                 let (bytes, src) = self.recv_batch.get(i);
                 let Some(src) = src else {
                     continue;
                 };
-                let mut sink = Sink::new(&self.udp, &mut self.stats);
+                let mut sink =
+                    Sink::new(&self.udp, &mut self.stats).recording(self.recorder.as_ref(), hub_us);
                 if self.classic.is_some() {
                     let log = &self.log;
                     self.data.on_datagram_with(

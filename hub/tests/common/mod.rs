@@ -21,6 +21,8 @@ pub struct HubProc {
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
     pub admin: SocketAddr,
+    /// `/metrics` and `/healthz` (unknown in classic mode).
+    pub metrics: SocketAddr,
     pub log: PathBuf,
     pub dir: PathBuf,
     /// Everything the hub prints on stdout, as it arrives (classic prompts
@@ -39,6 +41,14 @@ fn scratch_dir() -> PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+fn parse_addr_text(line: &str, key: &str) -> String {
+    let at = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        + key.len();
+    line[at..].split_whitespace().next().unwrap().to_string()
 }
 
 fn parse_addr(line: &str, key: &str) -> SocketAddr {
@@ -73,7 +83,12 @@ impl HubProc {
             }
             None => Command::new(bin),
         };
-        cmd.args(["--tcp-port", "0", "--udp-port", "0", "--admin-port", "0"])
+        // The scratch directory is the working directory, so the default
+        // recorder file (readings.db) lands there, never in the source tree;
+        // the metrics port is picked free, as many hubs run at once.
+        cmd.current_dir(&dir)
+            .args(["--tcp-port", "0", "--udp-port", "0", "--admin-port", "0"])
+            .args(["--metrics-port", "0"])
             .arg("--log-file")
             .arg(&log)
             .args(args)
@@ -102,6 +117,7 @@ impl HubProc {
             tcp: "0.0.0.0:0".parse().unwrap(),
             udp: "0.0.0.0:0".parse().unwrap(),
             admin: "0.0.0.0:0".parse().unwrap(),
+            metrics: "0.0.0.0:0".parse().unwrap(),
             log,
             dir,
             stdout: rx,
@@ -126,11 +142,23 @@ impl HubProc {
                 .unwrap();
             hub.wait_stdout("\n");
         } else {
-            hub.wait_stdout("max connections");
+            hub.wait_stdout(" recorder=");
+            // …and the rest of that line.
+            let deadline = Instant::now() + WAIT;
+            while !hub.seen[hub.seen.find(" recorder=").unwrap()..].contains('\n') {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match hub.stdout.recv_timeout(left) {
+                    Ok(chunk) => hub.seen.push_str(&chunk),
+                    Err(_) => panic!("banner never ended: {}", hub.seen),
+                }
+            }
             let first = hub.seen.lines().next().unwrap().to_string();
             hub.tcp = parse_addr(&first, "tcp=");
             hub.udp = parse_addr(&first, "udp=");
             hub.admin = parse_addr(&first, "admin=");
+            let third = hub.seen.lines().find(|l| l.contains("metrics=")).unwrap();
+            let url = parse_addr_text(third, "metrics=http://");
+            hub.metrics = url.trim_end_matches("/metrics").parse().unwrap();
         }
         hub
     }
