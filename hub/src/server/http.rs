@@ -50,6 +50,10 @@ struct HttpConn {
     sent: usize,
     since: Instant,
     answered: bool,
+    /// The reply is out and our side shut: reading to EOF (discarding)
+    /// before closing, so unread request bytes cannot turn the close into
+    /// a reset that destroys the reply in flight.
+    draining: bool,
 }
 
 /// The listener and its connections.
@@ -113,6 +117,7 @@ impl EventLoop {
                         sent: 0,
                         since: now,
                         answered: false,
+                        draining: false,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -148,10 +153,23 @@ impl EventLoop {
     fn http_read(&mut self, idx: usize) -> Option<Result<crate::metrics::http::Request, ()>> {
         let http = self.http.as_mut()?;
         let conn = http.conns.get_mut(idx)?.as_mut()?;
+        let mut chunk = [0u8; 2048];
+        if conn.draining {
+            loop {
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            self.http_close(idx);
+            return Some(Err(()));
+        }
         if conn.answered {
             return None;
         }
-        let mut chunk = [0u8; 2048];
         loop {
             match conn.stream.read(&mut chunk) {
                 Ok(0) => {
@@ -212,13 +230,23 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     http.stats.io_errors += 1;
-                    break;
+                    self.http_close(idx);
+                    return;
                 }
             }
         }
-        if conn.answered {
-            self.http_close(idx);
+        if conn.answered && conn.sent >= conn.out.len() && !conn.draining {
+            conn.draining = true;
+            conn.out = Vec::new();
+            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            // Whatever the client sent past the head is read and dropped
+            // until it closes (or HTTP_IDLE passes).
+            self.http_event_drain(idx);
         }
+    }
+
+    fn http_event_drain(&mut self, idx: usize) {
+        let _ = self.http_read(idx);
     }
 
     fn http_close(&mut self, idx: usize) {
