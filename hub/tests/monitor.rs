@@ -237,7 +237,7 @@ fn metrics_health_and_not_found() {
         "{st}"
     );
     assert_eq!(http["bad_requests"], 1);
-    assert!(http["last_render_us"].as_u64().is_some());
+    assert!(http["last_render_s"].as_f64().is_some());
     hub.stop();
 }
 

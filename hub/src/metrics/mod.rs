@@ -80,6 +80,16 @@ pub const GAUGES: &[(&str, &str, &str)] = &[
         "Seconds since the last commit while rows wait (0 when none wait).",
     ),
     (
+        "http.last_render_s",
+        "hub_metrics_render_seconds",
+        "Loop time the last /metrics page took to build.",
+    ),
+    (
+        "http.max_render_s",
+        "hub_metrics_render_max_seconds",
+        "Longest loop time a /metrics page took to build.",
+    ),
+    (
         "recorder.last_error_age_s",
         "hub_recorder_last_error_age_seconds",
         "Seconds since the last failed write.",

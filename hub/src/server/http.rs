@@ -37,10 +37,10 @@ pub struct HttpStats {
     /// Closed for taking longer than [`HTTP_IDLE`].
     pub idle_closed: u64,
     pub io_errors: u64,
-    /// Loop time the last `/metrics` page took to build, µs.
-    pub last_render_us: u64,
-    /// The longest so far, µs.
-    pub max_render_us: u64,
+    /// Loop time the last `/metrics` page took to build, seconds.
+    pub last_render_s: f64,
+    /// The longest so far, seconds.
+    pub max_render_s: f64,
 }
 
 struct HttpConn {
@@ -285,9 +285,9 @@ impl EventLoop {
                 let page = self.metrics_page(now);
                 let took = t0.elapsed();
                 if let Some(http) = &mut self.http {
-                    let us = took.as_micros() as u64;
-                    http.stats.last_render_us = us;
-                    http.stats.max_render_us = http.stats.max_render_us.max(us);
+                    let secs = took.as_secs_f64();
+                    http.stats.last_render_s = secs;
+                    http.stats.max_render_s = http.stats.max_render_s.max(secs);
                 }
                 response(200, PROMETHEUS_TEXT, &page, head)
             }
