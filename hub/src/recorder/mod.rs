@@ -235,42 +235,19 @@ impl Recorder {
         self.answers.try_iter()
     }
 
+    /// A handle that reads the counters from anywhere, also after the hub
+    /// has stopped (when they are final: everything queued was committed).
+    pub fn probe(&self) -> RecorderProbe {
+        RecorderProbe {
+            counters: self.counters.clone(),
+            cfg: self.cfg.clone(),
+        }
+    }
+
     /// The counters now.
     pub fn stats(&self) -> RecorderStats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        // `accepted` is read last so in-flight never goes negative.
-        let written = get(&c.written);
-        let dropped = get(&c.dropped_queue_full);
-        let errors = get(&c.write_errors);
-        let accepted = get(&c.accepted);
-        let in_flight = accepted.saturating_sub(written + dropped + errors);
         let queue_depth = self.rows.as_ref().map_or(0, |t| t.len() as u64);
-        let now_us = unix_us_now();
-        let age = |us: i64| (now_us - us).max(0) as f64 / 1e6;
-        let last_commit = c.last_commit_us.load(Ordering::Relaxed);
-        let last_error_us = c.last_error_us.load(Ordering::Relaxed);
-        RecorderStats {
-            path: self.cfg.path.display().to_string(),
-            accepted,
-            written,
-            dropped_queue_full: dropped,
-            write_errors: errors,
-            in_flight,
-            queue_depth,
-            queue_capacity: self.cfg.queue as u64,
-            batches: get(&c.batches),
-            retention_deleted: get(&c.retention_deleted),
-            history_queries: get(&c.queries),
-            db_open: c.open.load(Ordering::Relaxed),
-            lag_s: if in_flight == 0 || last_commit == 0 {
-                0.0
-            } else {
-                age(last_commit)
-            },
-            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
-            last_error_age_s: (last_error_us != 0).then(|| age(last_error_us)),
-        }
+        stats_of(&self.counters, &self.cfg, queue_depth)
     }
 
     /// Stops taking rows, lets the writer commit everything queued, and
@@ -287,6 +264,55 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Reads a recorder's counters without the recorder (see [`Recorder::probe`]).
+#[derive(Debug, Clone)]
+pub struct RecorderProbe {
+    counters: Arc<Counters>,
+    cfg: RecorderConfig,
+}
+
+impl RecorderProbe {
+    /// The counters now (the queue depth is not known here: 0).
+    pub fn stats(&self) -> RecorderStats {
+        stats_of(&self.counters, &self.cfg, 0)
+    }
+}
+
+fn stats_of(c: &Counters, cfg: &RecorderConfig, queue_depth: u64) -> RecorderStats {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    // `accepted` is read last so in-flight never goes negative.
+    let written = get(&c.written);
+    let dropped = get(&c.dropped_queue_full);
+    let errors = get(&c.write_errors);
+    let accepted = get(&c.accepted);
+    let in_flight = accepted.saturating_sub(written + dropped + errors);
+    let now_us = unix_us_now();
+    let age = |us: i64| (now_us - us).max(0) as f64 / 1e6;
+    let last_commit = c.last_commit_us.load(Ordering::Relaxed);
+    let last_error_us = c.last_error_us.load(Ordering::Relaxed);
+    RecorderStats {
+        path: cfg.path.display().to_string(),
+        accepted,
+        written,
+        dropped_queue_full: dropped,
+        write_errors: errors,
+        in_flight,
+        queue_depth,
+        queue_capacity: cfg.queue as u64,
+        batches: get(&c.batches),
+        retention_deleted: get(&c.retention_deleted),
+        history_queries: get(&c.queries),
+        db_open: c.open.load(Ordering::Relaxed),
+        lag_s: if in_flight == 0 || last_commit == 0 {
+            0.0
+        } else {
+            age(last_commit)
+        },
+        last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+        last_error_age_s: (last_error_us != 0).then(|| age(last_error_us)),
     }
 }
 

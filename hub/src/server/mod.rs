@@ -57,6 +57,7 @@ pub struct HubHandle {
     pub admin_addr: SocketAddr,
     /// `/metrics` and `/healthz`.
     pub metrics_addr: SocketAddr,
+    recorder: Option<crate::recorder::RecorderProbe>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -263,6 +264,7 @@ impl Hub {
         let waker = self.inner.waker.clone();
         let (tcp_addr, udp_addr, admin_addr) = (self.tcp_addr, self.udp_addr, self.admin_addr);
         let metrics_addr = self.metrics_addr;
+        let recorder = self.inner.recorder.as_ref().map(|r| r.probe());
         let thread = std::thread::Builder::new()
             .name("hub".into())
             .spawn(move || self.run())?;
@@ -271,6 +273,7 @@ impl Hub {
             udp_addr,
             admin_addr,
             metrics_addr,
+            recorder,
             stop,
             waker,
             thread: Some(thread),
@@ -279,6 +282,12 @@ impl Hub {
 }
 
 impl HubHandle {
+    /// Reads the recorder's counters (`None`: no recorder); after
+    /// [`shutdown`](Self::shutdown) they are final.
+    pub fn recorder_probe(&self) -> Option<crate::recorder::RecorderProbe> {
+        self.recorder.clone()
+    }
+
     /// Stops the loop, flushes and fsyncs the log, and joins the thread.
     pub fn shutdown(mut self) -> io::Result<()> {
         self.stop_and_join()
