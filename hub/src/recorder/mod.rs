@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select, Receiver, Sender, TryRecvError, TrySendError};
 use mio::Waker;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,13 @@ pub const BATCH_ROWS: usize = 4_096;
 
 /// …or once its oldest row is this old.
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// With a batch open, the writer looks at the queue this often (rather
+/// than being woken per row).
+pub const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Rows the writer takes from the queue per turn at most (16 batches).
+const DRAIN_PER_TURN: usize = 16 * BATCH_ROWS;
 
 /// Retention runs this often when it found nothing more to delete.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
@@ -328,28 +335,29 @@ fn run(
     let mut batch_since: Option<Instant> = None;
     let mut next_retention = Instant::now();
     let mut queries_open = true;
+    let (no_rows, no_queries) = (crossbeam_channel::never(), crossbeam_channel::never());
     loop {
         let now = Instant::now();
-        let wake_at = match batch_since {
-            Some(t) => t + BATCH_INTERVAL,
-            None => now + BATCH_INTERVAL,
-        }
-        .min(next_retention.max(now));
-        let timeout = wake_at.saturating_duration_since(now);
-        let never = crossbeam_channel::never();
-        let q_rx = if queries_open { &queries } else { &never };
+        // Idle, the writer blocks on the row queue too, so the first row of
+        // a batch wakes it (once). With a batch open it waits on queries
+        // only and polls the queue every DRAIN_EVERY: the loop's `try_send`
+        // then never finds a parked receiver to wake, so a row costs the
+        // loop no system call.
+        let idle = batch_since.is_none();
+        let rows_rx = if idle { &rows } else { &no_rows };
+        let q_rx = if queries_open { &queries } else { &no_queries };
+        let timeout = if idle {
+            next_retention
+                .saturating_duration_since(now)
+                .min(BATCH_INTERVAL)
+        } else {
+            DRAIN_EVERY
+        };
         select! {
-            recv(rows) -> r => match r {
+            recv(rows_rx) -> r => match r {
                 Ok(row) => {
-                    batch_since.get_or_insert(now);
+                    batch_since = Some(now);
                     w.push(row);
-                    // Take what is queued without waking per row.
-                    while w.pending() < BATCH_ROWS {
-                        match rows.try_recv() {
-                            Ok(row) => w.push(row),
-                            Err(_) => break,
-                        }
-                    }
                 }
                 Err(_) => {
                     // The loop closed: every queued row has been received.
@@ -378,12 +386,28 @@ fn run(
             },
             default(timeout) => {}
         }
+        // Take what is queued, committing full batches as they fill; a
+        // bounded amount per turn so queries and retention still get turns.
+        for _ in 0..DRAIN_PER_TURN {
+            match rows.try_recv() {
+                Ok(row) => {
+                    batch_since.get_or_insert_with(Instant::now);
+                    w.push(row);
+                    if w.pending() >= BATCH_ROWS {
+                        w.flush(Instant::now());
+                        batch_since = None;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    w.flush(Instant::now());
+                    return;
+                }
+            }
+        }
         let now = Instant::now();
-        if w.pending() >= BATCH_ROWS
-            || batch_since.is_some_and(|t| now.saturating_duration_since(t) >= BATCH_INTERVAL)
-        {
+        if batch_since.is_some_and(|t| now.saturating_duration_since(t) >= BATCH_INTERVAL) {
             w.flush(now);
-            batch_since = None;
         }
         if w.pending() == 0 {
             batch_since = None;
