@@ -10,7 +10,7 @@
 //!    `--metrics-per-device`; `/metrics` is fetched 10 times and the loop
 //!    time each page took to build (`stats.http.last_render_s`) recorded.
 //!
-//! `cargo bench -p hub --bench monitor [-- --json FILE]`
+//! `cargo bench -p hub --bench monitor [-- --json FILE] [--only throughput|onset|scrape]`
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -202,6 +202,11 @@ fn scrape_cost(devices: u32) -> Value {
     })
 }
 
+fn rows_arg(args: &[String]) -> Option<u64> {
+    let i = args.iter().position(|a| a == "--rows")?;
+    args.get(i + 1)?.parse().ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json_out = args
@@ -209,11 +214,30 @@ fn main() {
         .position(|a| a == "--json")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let t = throughput(2_000_000);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    let want = |part: &str| only.is_empty() || only == part;
+    let t = if want("throughput") {
+        throughput(rows_arg(&args).unwrap_or(2_000_000))
+    } else {
+        Value::Null
+    };
     eprintln!("throughput: {t}");
-    let o = drop_onset(&[50_000, 100_000, 200_000, 400_000, 800_000]);
+    let o = if want("onset") {
+        drop_onset(&[50_000, 100_000, 200_000, 400_000, 800_000])
+    } else {
+        Value::Null
+    };
     eprintln!("drop onset: {o}");
-    let m = scrape_cost(19_800);
+    let m = if want("scrape") {
+        scrape_cost(19_800)
+    } else {
+        Value::Null
+    };
     eprintln!("scrape: {m}");
     let v = json!({
         "bench": "monitor", "throughput": t, "drop_onset": o, "scrape": m,

@@ -155,7 +155,9 @@ impl EventLoop {
         let conn = http.conns.get_mut(idx)?.as_mut()?;
         let mut chunk = [0u8; 2048];
         if conn.draining {
-            loop {
+            // At most 32 chunks (64 KiB) per event: a client that keeps
+            // sending is closed rather than drained for ever.
+            for _ in 0..32 {
                 match conn.stream.read(&mut chunk) {
                     Ok(0) => break,
                     Ok(_) => continue,
