@@ -179,6 +179,7 @@ fn scrape_cost(devices: u32) -> Value {
         assert!(Instant::now() < deadline, "devices never all tracked: {s}");
     }
     let mut renders = Vec::new();
+    let mut cpus = Vec::new();
     let mut walls = Vec::new();
     let mut bytes = 0;
     for _ in 0..10 {
@@ -187,17 +188,22 @@ fn scrape_cost(devices: u32) -> Value {
         walls.push(wall.as_secs_f64() * 1e3);
         let s = admin(hub.admin_addr, "stats");
         renders.push(s["stats"]["http"]["last_render_s"].as_f64().unwrap() * 1e3);
+        cpus.push(s["stats"]["http"]["last_render_cpu_s"].as_f64().unwrap() * 1e3);
     }
     let max = admin(hub.admin_addr, "stats")["stats"]["http"]["max_render_s"]
         .as_f64()
         .unwrap()
         * 1e3;
     hub.shutdown().unwrap();
-    let mut sorted = renders.clone();
-    sorted.sort_by(f64::total_cmp);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     json!({
         "devices": devices, "page_bytes": bytes,
-        "render_ms": renders, "render_ms_median": sorted[sorted.len() / 2],
+        "render_ms": renders, "render_ms_median": median(&renders),
+        "render_cpu_ms": cpus, "render_cpu_ms_median": median(&cpus),
         "render_ms_max": max, "client_wall_ms": walls,
     })
 }

@@ -90,6 +90,11 @@ pub const GAUGES: &[(&str, &str, &str)] = &[
         "Longest loop time a /metrics page took to build.",
     ),
     (
+        "http.last_render_cpu_s",
+        "hub_metrics_render_cpu_seconds",
+        "Loop thread CPU time the last /metrics page took to build.",
+    ),
+    (
         "recorder.last_error_age_s",
         "hub_recorder_last_error_age_seconds",
         "Seconds since the last failed write.",

@@ -41,6 +41,9 @@ pub struct HttpStats {
     pub last_render_s: f64,
     /// The longest so far, seconds.
     pub max_render_s: f64,
+    /// The loop thread's CPU time the last page took, seconds (the wall
+    /// time above also counts being descheduled on a busy machine).
+    pub last_render_cpu_s: f64,
 }
 
 struct HttpConn {
@@ -283,13 +286,15 @@ impl EventLoop {
     fn http_reply(&mut self, route: Route, head: bool, now: Instant) -> Vec<u8> {
         match route {
             Route::Metrics => {
-                let t0 = Instant::now();
+                let (t0, cpu0) = (Instant::now(), thread_cpu_s());
                 let page = self.metrics_page(now);
                 let took = t0.elapsed();
+                let cpu = thread_cpu_s() - cpu0;
                 if let Some(http) = &mut self.http {
                     let secs = took.as_secs_f64();
                     http.stats.last_render_s = secs;
                     http.stats.max_render_s = http.stats.max_render_s.max(secs);
+                    http.stats.last_render_cpu_s = cpu;
                 }
                 response(200, PROMETHEUS_TEXT, &page, head)
             }
@@ -311,4 +316,15 @@ impl EventLoop {
             Route::BadMethod => response(405, "text/plain", "only GET and HEAD\n", head),
         }
     }
+}
+
+/// CPU time of the calling thread, seconds.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
