@@ -13,7 +13,7 @@ set -euo pipefail
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(framing control datagram status)
+[ ${#targets[@]} -eq 0 ] && targets=(framing control datagram status http)
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/hub/fuzz"

@@ -54,6 +54,17 @@ pub struct HubConfig {
     pub max_admin_sessions: usize,
     pub admin_idle_timeout: Duration,
     pub admin_line_deadline: Duration,
+    /// Where every accepted reading is recorded; `None`: not recorded.
+    pub recorder: Option<PathBuf>,
+    /// Recorded rows older than this are deleted; `None` keeps all.
+    pub recorder_keep: Option<Duration>,
+    /// Rows queued for the recorder's writer before new ones are dropped.
+    pub recorder_queue: usize,
+    /// HTTP port for `/metrics` and `/healthz` (0 = pick a free one).
+    pub metrics_port: u16,
+    pub metrics_bind: IpAddr,
+    /// Export per-device series (`hub_sensor_value`…): one per device.
+    pub metrics_per_device: bool,
 }
 
 impl Default for HubConfig {
@@ -92,18 +103,27 @@ impl Default for HubConfig {
             max_admin_sessions: limits::MAX_ADMIN_SESSIONS,
             admin_idle_timeout: limits::ADMIN_IDLE_TIMEOUT,
             admin_line_deadline: limits::ADMIN_LINE_DEADLINE,
+            recorder: Some(PathBuf::from("readings.db")),
+            recorder_keep: Some(crate::recorder::RECORDER_KEEP),
+            recorder_queue: crate::recorder::RECORDER_QUEUE,
+            metrics_port: crate::metrics::METRICS_PORT,
+            metrics_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            metrics_per_device: false,
         }
     }
 }
 
 impl HubConfig {
     /// A hub for embedding (loadgen, tests): loopback, every port picked by
-    /// the kernel, no stdin console.
+    /// the kernel, no stdin console, no recorder (the embedder names a file
+    /// if it wants one: nothing lands in the working directory).
     pub fn embedded(log_file: PathBuf) -> Self {
         HubConfig {
             tcp_port: 0,
             udp_port: 0,
             admin_port: 0,
+            metrics_port: 0,
+            recorder: None,
             console: false,
             log_file,
             ..HubConfig::default()
@@ -146,6 +166,9 @@ impl HubConfig {
             || self.registration_deadline.is_zero()
         {
             return Err("timeouts must be greater than zero".into());
+        }
+        if self.recorder_queue == 0 {
+            return Err("--recorder-queue must be at least 1".into());
         }
         Ok(())
     }
@@ -285,6 +308,27 @@ pub struct Args {
     /// An admin line begun must end within this.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub admin_line_deadline: Duration,
+    /// SQLite database every accepted reading is recorded in.
+    #[arg(long, default_value = "readings.db")]
+    pub recorder: PathBuf,
+    /// Record nothing.
+    #[arg(long)]
+    pub no_recorder: bool,
+    /// Delete recorded rows older than this (e.g. 7d, 12h; 0 keeps all).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub recorder_keep: Duration,
+    /// Rows queued for the recorder's writer; past it rows are dropped (counted).
+    #[arg(long, default_value_t = crate::recorder::RECORDER_QUEUE)]
+    pub recorder_queue: usize,
+    /// HTTP port for /metrics and /healthz (0 = pick a free one and print it).
+    #[arg(long, default_value_t = crate::metrics::METRICS_PORT)]
+    pub metrics_port: u16,
+    /// Address for the metrics port; loopback whatever --bind says.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub metrics_bind: IpAddr,
+    /// Also export one series per device (hub_sensor_value, hub_sensor_age_seconds).
+    #[arg(long)]
+    pub metrics_per_device: bool,
 }
 
 impl Args {
@@ -323,6 +367,12 @@ impl Args {
             max_admin_sessions: self.max_admin_sessions,
             admin_idle_timeout: self.admin_idle_timeout,
             admin_line_deadline: self.admin_line_deadline,
+            recorder: (!self.no_recorder).then_some(self.recorder),
+            recorder_keep: (!self.recorder_keep.is_zero()).then_some(self.recorder_keep),
+            recorder_queue: self.recorder_queue,
+            metrics_port: self.metrics_port,
+            metrics_bind: self.metrics_bind,
+            metrics_per_device: self.metrics_per_device,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -353,6 +403,17 @@ mod tests {
         assert_eq!(c.admin_bind.to_string(), "127.0.0.1");
         assert_eq!(c.cycle_timeout, Duration::from_secs(3));
         assert_eq!(c.ack_timeout, Duration::from_secs(10));
+        assert_eq!(c.recorder, Some(PathBuf::from("readings.db")));
+        assert_eq!(c.recorder_keep, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(
+            (c.metrics_port, c.metrics_bind.to_string().as_str()),
+            (9464, "127.0.0.1")
+        );
+        let off = Args::parse_from(["hub", "--no-recorder", "--recorder-keep", "0"]);
+        let off = off.into_config().unwrap();
+        assert_eq!((off.recorder, off.recorder_keep), (None, None));
+        let emb = HubConfig::embedded("x.log".into());
+        assert_eq!((emb.recorder, emb.metrics_port), (None, 0));
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "us" => n / 1e6,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => return Err(err()),
     };
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {

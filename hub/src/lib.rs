@@ -10,6 +10,8 @@
 //! - [`ops`]: the operator command grammar and replies (console and admin).
 //! - [`eventlog`]: the timestamped event log, written off the loop;
 //!   [`logfield`]: its grammar and escaping.
+//! - [`recorder`]: every accepted reading into SQLite, off the loop.
+//! - [`metrics`]: the Prometheus text exposition of the hub's counters.
 //! - [`timefmt`], [`duration`]: wall-clock timestamps and duration flags
 //!   (shared with loadgen).
 pub mod classic;
@@ -20,7 +22,9 @@ pub mod duration;
 pub mod eventlog;
 pub mod limits;
 pub mod logfield;
+pub mod metrics;
 pub mod ops;
 pub mod protocol;
+pub mod recorder;
 pub mod server;
 pub mod timefmt;

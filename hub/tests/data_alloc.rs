@@ -153,3 +153,67 @@ fn a_new_device_is_the_only_thing_that_allocates() {
     p.on_datagram(t0, src, &fresh, &mut sink);
     assert!(allocs() > before, "the counter must see the plane allocate");
 }
+
+/// A sink that also offers each accepted reading to a real recorder, as the
+/// hub's UDP path does.
+struct RecordingSink<'a> {
+    inner: Sink,
+    recorder: &'a hub::recorder::Recorder,
+}
+
+impl StatusSink for RecordingSink<'_> {
+    fn send_status(&mut self, dest: SocketAddr, bytes: &[u8]) {
+        self.inner.send_status(dest, bytes);
+    }
+    fn accepted(&mut self, d: &hub::protocol::Datagram<'_>, _: Instant, _: SocketAddr) {
+        self.recorder.offer(d, 1);
+    }
+}
+
+#[test]
+fn recording_a_known_device_allocates_nothing_on_the_loop() {
+    let dir = std::env::temp_dir().join(format!("hub-alloc-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+    let mut recorder = hub::recorder::Recorder::start(
+        hub::recorder::RecorderConfig {
+            path: dir.join("alloc.db"),
+            keep: None,
+            queue: hub::recorder::RECORDER_QUEUE,
+        },
+        waker,
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let src = SocketAddr::from(([127, 0, 0, 1], 40_002));
+    let mut p = DataPlane::new(DataConfig::default());
+    let mut sink = RecordingSink {
+        inner: Sink {
+            sent: 0,
+            last: [0; 512],
+            last_len: 0,
+        },
+        recorder: &recorder,
+    };
+    let cycles: Vec<Vec<Vec<u8>>> = (1..=20)
+        .map(|k| (1..=10).map(|s| reading("Rec01", s, Some(k))).collect())
+        .collect();
+    for d in &cycles[0] {
+        p.on_datagram(t0, src, d, &mut sink);
+    }
+    let before = allocs();
+    for cycle in &cycles[1..] {
+        for d in cycle {
+            p.on_datagram(t0, src, d, &mut sink);
+        }
+    }
+    let during = allocs() - before;
+    assert_eq!(during, 0, "allocations on the recording path: {during}");
+    recorder.close();
+    let s = recorder.stats();
+    assert_eq!(s.accepted, 200);
+    assert_eq!(s.written + s.dropped_queue_full + s.write_errors, 200);
+    assert_eq!(p.table().get("Rec01").unwrap().latest.unwrap().seq, 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -162,6 +162,13 @@ pub struct RunArgs {
     /// Embedded hub's log file (default: a file in the temp directory).
     #[arg(long)]
     pub hub_log: Option<PathBuf>,
+    /// Embedded hub's recorder database (default: a temporary file, removed
+    /// after the run).
+    #[arg(long, conflicts_with = "hub_no_recorder")]
+    pub hub_recorder: Option<PathBuf>,
+    /// Embedded hub records nothing (for recorder on/off comparisons).
+    #[arg(long)]
+    pub hub_no_recorder: bool,
     /// Hard limit on the drain after the run (waiting for STATUS and ACKs).
     #[arg(long, value_parser = duration)]
     pub drain: Option<Duration>,

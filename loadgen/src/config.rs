@@ -51,6 +51,18 @@ pub enum Target {
     },
 }
 
+/// Where the embedded hub's recorder writes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "path")]
+pub enum HubRecorder {
+    /// A file in the temp directory, removed after the run.
+    Temp,
+    /// `--hub-recorder PATH`, kept.
+    Path(std::path::PathBuf),
+    /// `--hub-no-recorder`.
+    Off,
+}
+
 /// How devices pace their datagrams.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -92,6 +104,8 @@ pub struct RunConfig {
     pub loss: f64,
     pub seed: u64,
     pub target: Target,
+    /// Where the embedded hub records readings (ignored for an external hub).
+    pub hub_recorder: HubRecorder,
     pub source_ips: Vec<Ipv4Addr>,
     pub quiet: bool,
     pub max_p99_ms: Option<f64>,
@@ -218,6 +232,11 @@ impl RunConfig {
             loss: a.loss,
             seed: a.seed.unwrap_or(clock_seed),
             target,
+            hub_recorder: match (&a.hub_recorder, a.hub_no_recorder) {
+                (_, true) => HubRecorder::Off,
+                (Some(p), false) => HubRecorder::Path(p.clone()),
+                (None, false) => HubRecorder::Temp,
+            },
             source_ips,
             quiet: a.quiet,
             max_p99_ms: a.max_p99_ms,

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use hub::recorder::RecorderStats;
+
 use crate::accounting::Counters;
 use crate::config::RunConfig;
 use crate::histo::{Kind, Latencies, LatencySummary};
@@ -34,6 +36,8 @@ pub struct Report {
     /// The hub's own `stats` reply at the end of the run (`null` if the
     /// admin port did not answer).
     pub hub_stats: Option<Value>,
+    /// The hub's recorder counters (`null`: no recorder, or unreachable).
+    pub recorder: Option<RecorderReport>,
     /// Every raw counter, summed over workers.
     pub counters: Counters,
     /// One sample per second of the run (see `timeline.rs`).
@@ -149,6 +153,40 @@ pub struct Cpu {
     pub threads: BTreeMap<String, f64>,
 }
 
+/// The hub recorder's counters and whether they add up.
+#[derive(Debug, Serialize)]
+pub struct RecorderReport {
+    #[serde(flatten)]
+    pub stats: RecorderStats,
+    /// `"ok"` when `accepted = written + dropped_queue_full + write_errors
+    /// + in_flight` holds, else what failed.
+    pub identity: String,
+    /// True when nothing was in flight (always, for an embedded hub, whose
+    /// counters are read after its shutdown): the identity is then exact
+    /// without the `in_flight` term.
+    pub exact: bool,
+}
+
+impl RecorderReport {
+    pub fn of(stats: RecorderStats) -> Self {
+        let s = &stats;
+        let sum = s.written + s.dropped_queue_full + s.write_errors + s.in_flight;
+        let identity = if s.accepted == sum {
+            "ok".to_string()
+        } else {
+            format!(
+                "accepted {} != written {} + dropped {} + errors {} + in flight {}",
+                s.accepted, s.written, s.dropped_queue_full, s.write_errors, s.in_flight
+            )
+        };
+        RecorderReport {
+            exact: s.in_flight == 0,
+            identity,
+            stats,
+        }
+    }
+}
+
 /// Inputs of [`Report::build`].
 pub struct Inputs<'a> {
     pub cfg: &'a RunConfig,
@@ -157,6 +195,7 @@ pub struct Inputs<'a> {
     pub lat: &'a Latencies,
     pub operator: OperatorLog,
     pub hub_stats: Option<Value>,
+    pub recorder: Option<RecorderStats>,
     pub snmp_delta: Option<UdpSnmp>,
     pub cpu: Cpu,
     pub time_to_register_all_ms: Option<u64>,
@@ -248,6 +287,7 @@ impl Report {
             },
             cpu: i.cpu,
             hub_stats: i.hub_stats,
+            recorder: i.recorder.map(RecorderReport::of),
             counters: c,
             timeline: i.timeline,
             run: i.run,
@@ -282,6 +322,11 @@ impl Report {
                     "unexplained_loss {} exceeds --max-unexplained-loss {max} ({})",
                     self.udp.unexplained_loss, self.loss_diagnosis.explanation
                 ));
+            }
+        }
+        if let Some(r) = &self.recorder {
+            if r.identity != "ok" {
+                out.push(format!("hub recorder identity: {}", r.identity));
             }
         }
         if let Some(min) = cfg.min_registered {

@@ -64,7 +64,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let snmp_before = UdpSnmp::read();
     let (hub, addrs) = match cfg.target {
         Target::Embedded => {
-            let (h, a) = EmbeddedHub::start(None, cfg.cycle_len).map_err(RunError::Hub)?;
+            let (h, a) = EmbeddedHub::start(None, cfg.cycle_len, &cfg.hub_recorder)
+                .map_err(RunError::Hub)?;
             (Some(h), a)
         }
         Target::External { tcp, udp, admin } => (None, HubAddrs { tcp, udp, admin }),
@@ -210,9 +211,16 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         .filter(|(n, _)| n.starts_with("hub"))
         .map(|(_, s)| s)
         .sum();
-    if let Some(h) = hub {
-        let _ = h.shutdown();
-    }
+    // An embedded hub's recorder counters are read after its shutdown,
+    // when everything queued is committed and the identity is exact; an
+    // external hub's come from its stats (rows may still be in flight).
+    let recorder = match hub {
+        Some(h) => h.shutdown().ok().flatten(),
+        None => hub_stats
+            .as_ref()
+            .and_then(|v| v.get("stats")?.get("recorder"))
+            .and_then(|r| serde_json::from_value(r.clone()).ok()),
+    };
     let time_to_register_all_ms = if reg_at.iter().all(Option::is_some) {
         reg_at
             .iter()
@@ -252,6 +260,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         lat: &lat,
         operator: op_log,
         hub_stats,
+        recorder,
         snmp_delta,
         cpu: Cpu {
             loadgen_s: user + sys - if cfg.embedded() { hub_cpu } else { 0.0 },

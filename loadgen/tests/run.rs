@@ -259,3 +259,73 @@ fn open_loop_rate_reports_corrected_and_raw_latency() {
         u(&r, "latency_us.status_raw.count")
     );
 }
+
+#[test]
+fn the_embedded_hub_records_every_reading_and_the_identity_is_exact() {
+    let dir = std::env::temp_dir().join(format!("loadgen-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("kept.db");
+    let base = [
+        "--devices",
+        "10",
+        "--duration",
+        "2s",
+        "--loss",
+        "0.05",
+        "--seed",
+        "3",
+        "--interval",
+        "100ms",
+    ];
+    // Default: a temporary file, removed; nothing lands in the cwd.
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(base)
+        .arg("--quiet")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    let rec = &r["recorder"];
+    assert_eq!(rec["identity"], "ok", "{rec}");
+    assert_eq!(rec["exact"], true, "{rec}");
+    assert!(u(rec, "accepted") > 0);
+    assert_eq!(
+        u(rec, "accepted"),
+        u(rec, "written") + u(rec, "dropped_queue_full") + u(rec, "write_errors")
+    );
+    assert_eq!(
+        u(rec, "dropped_queue_full") + u(rec, "write_errors"),
+        0,
+        "{rec}"
+    );
+    let tmp = rec["path"].as_str().unwrap().to_string();
+    assert!(
+        !std::path::Path::new(&tmp).exists(),
+        "{tmp} was left behind"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "loadgen left files in its cwd: {left:?}");
+
+    // --hub-recorder keeps the database.
+    let out = loadgen(&[&base[..], &["--hub-recorder", db.to_str().unwrap()]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["recorder"]["identity"], "ok");
+    assert_eq!(r["config"]["hub_recorder"]["kind"], "path");
+    assert!(std::fs::metadata(&db).unwrap().len() > 0);
+
+    // --hub-no-recorder: no recorder section.
+    let out = loadgen(&[&base[..], &["--hub-no-recorder"]].concat());
+    assert!(out.status.success());
+    assert!(report(&out)["recorder"].is_null());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,5 +18,7 @@ pub mod plane;
 pub mod wave;
 
 pub use events::{CloseReason, Event};
-pub use plane::{Action, ConnId, ControlConfig, ControlPlane, ControlStats, Framing, Target};
+pub use plane::{
+    Action, ConnId, ControlConfig, ControlPlane, ControlStats, Framing, Registration, Target,
+};
 pub use wave::{WaveId, WaveReport};

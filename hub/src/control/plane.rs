@@ -115,6 +115,20 @@ struct ConnEntry {
     name: Option<Box<str>>,
 }
 
+/// One registered device as the operator sees it (`get <device>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub kind: String,
+    pub peer: SocketAddr,
+    pub framing: Framing,
+    /// Commands queued behind the outstanding one.
+    pub queued: usize,
+    /// A command awaits its ACK.
+    pub outstanding: bool,
+    /// Timed-out commands whose late ACK may still come.
+    pub owed_late: usize,
+}
+
 /// The control plane. See the module docs.
 pub struct ControlPlane {
     cfg: ControlConfig,
@@ -190,6 +204,18 @@ impl ControlPlane {
     /// The device registered on `conn`, if any.
     pub fn device_on(&self, conn: ConnId) -> Option<&str> {
         self.conns.get(&conn).and_then(|c| c.name.as_deref())
+    }
+
+    /// What `get <device>` shows of a registration.
+    pub fn registration(&self, name: &str) -> Option<Registration> {
+        self.devices.get(name).map(|d| Registration {
+            kind: d.kind.to_string(),
+            peer: d.peer,
+            framing: d.framing,
+            queued: d.queue.len(),
+            outstanding: d.inflight.is_some(),
+            owed_late: d.owed_late.len(),
+        })
     }
 
     /// The framing a device registered with.

@@ -28,6 +28,7 @@
 //! A datagram from a known device allocates nothing on this path.
 
 pub mod cycle;
+pub mod latest;
 pub mod limiter;
 pub mod table;
 
@@ -41,6 +42,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use cycle::{CycleState, Outcome};
+pub use latest::{DeviceCounters, InlineText, Latest};
 pub use limiter::{Limited, ReplyLimiter};
 pub use table::{Device, DeviceTable, Entry, SlotRef, TableFull};
 
@@ -123,6 +125,11 @@ impl DataConfig {
 pub trait StatusSink {
     /// Sends `bytes` (one STATUS, no terminator) to `dest`.
     fn send_status(&mut self, dest: SocketAddr, bytes: &[u8]);
+
+    /// Sees each reading the plane accepts (a new SEQ of an open cycle,
+    /// from a tracked device), received at `now` from `src`, before any
+    /// STATUS it causes. The recorder hangs here; the default ignores it.
+    fn accepted(&mut self, _d: &Datagram<'_>, _now: Instant, _src: SocketAddr) {}
 }
 
 /// Counters of everything the plane has seen and done.
@@ -132,6 +139,9 @@ pub struct DataStats {
     pub datagrams: u64,
     /// Unparseable, or SEQ above the cycle length; dropped unanswered.
     pub malformed: u64,
+    /// Readings accepted: a new SEQ of an open cycle (what the recorder
+    /// is offered and the latest reading shows).
+    pub accepted: u64,
     /// A SEQ the open cycle already held (same `CYCLE`).
     pub duplicates: u64,
     /// For a cycle already closed (lower or closed `CYCLE`).
@@ -338,7 +348,14 @@ impl DataPlane {
                     now,
                     cycle_len,
                 };
-                closer.close(CloseRule::Timeout, bits, dest, cap_base, paid);
+                closer.close(
+                    CloseRule::Timeout,
+                    bits,
+                    dest,
+                    cap_base,
+                    paid,
+                    &mut dev.counters,
+                );
             }
         }
         while let Some(&Reverse((due, at))) = self.idle_timers.peek() {
@@ -392,6 +409,11 @@ impl DataPlane {
     /// The counters so far.
     pub fn stats(&self) -> &DataStats {
         &self.stats
+    }
+
+    /// The devices tracked now, with their latest readings and counters.
+    pub fn table(&self) -> &DeviceTable {
+        &self.table
     }
 
     fn handle(
@@ -448,21 +470,52 @@ impl DataPlane {
             cycle_len,
         };
         let paid_before = dev.paid;
+        dev.counters.datagrams += 1;
         match dev.cycle.accept(now, d.seq, d.cycle, cycle_len) {
-            Outcome::Late => closer.stats.late += 1,
-            Outcome::Duplicate => closer.stats.duplicates += 1,
+            Outcome::Late => {
+                closer.stats.late += 1;
+                dev.counters.late += 1;
+            }
+            Outcome::Duplicate => {
+                closer.stats.duplicates += 1;
+                dev.counters.duplicates += 1;
+            }
             Outcome::Recorded {
                 superseded,
                 completed,
             } => {
+                closer.stats.accepted += 1;
+                dev.counters.accepted += 1;
+                match &mut dev.latest {
+                    // Copies in place: a known device allocates nothing.
+                    Some(l) => {
+                        l.value = d.value;
+                        l.timestamp.set(d.timestamp);
+                        l.kind.set(d.kind);
+                        l.received = now;
+                        l.seq = d.seq;
+                        l.cycle = d.cycle;
+                        l.src = src;
+                    }
+                    None => dev.latest = Some(Latest::of(&d, now, src)),
+                }
+                closer.sink.accepted(&d, now, src);
                 // The old cycle's STATUS goes first, as it closed first.
+                let counters = &mut dev.counters;
                 let mut paid = paid_before.saturating_add(u32::from(len));
                 if let Some(bits) = superseded {
-                    closer.close(CloseRule::NewerCycle, bits, src, bytes.len(), paid_before);
+                    closer.close(
+                        CloseRule::NewerCycle,
+                        bits,
+                        src,
+                        bytes.len(),
+                        paid_before,
+                        counters,
+                    );
                     paid = u32::from(len);
                 }
                 if let Some(bits) = completed {
-                    closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid);
+                    closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid, counters);
                     paid = 0;
                     // Its timeout check is moot (a later cycle schedules its own).
                     dev.cycle_timer = None;
@@ -509,8 +562,16 @@ impl<S: StatusSink> Closer<'_, S> {
     /// STATUS_AMPLIFICATION × `cause_len` (the length of the datagram that
     /// closed it, or for a timeout the device's last one). A STATUS larger
     /// than `paid` (the bytes the cycle brought in) needs the limiter's
-    /// leave.
-    fn close(&mut self, rule: CloseRule, bits: u64, dest: SocketAddr, cause_len: usize, paid: u32) {
+    /// leave. The device's own counters `dev` count the cycle too.
+    fn close(
+        &mut self,
+        rule: CloseRule,
+        bits: u64,
+        dest: SocketAddr,
+        cause_len: usize,
+        paid: u32,
+        dev: &mut DeviceCounters,
+    ) {
         let stats = &mut *self.stats;
         match rule {
             CloseRule::LastSeq => stats.closed_last_seq += 1,
@@ -520,6 +581,9 @@ impl<S: StatusSink> Closer<'_, S> {
         let status = Status::from_bits(bits, self.cycle_len);
         stats.packets_received += u64::from(status.received);
         stats.packets_missing += u64::from(status.missing_count());
+        dev.cycles += 1;
+        dev.received += u64::from(status.received);
+        dev.missing += u64::from(status.missing_count());
         let mut buf = [0u8; STATUS_BUF];
         let cap = STATUS_AMPLIFICATION.saturating_mul(cause_len);
         let Some(n) = status.encode_capped(&mut buf, cap) else {

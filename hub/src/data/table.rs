@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::cycle::CycleState;
+use super::latest::{DeviceCounters, Latest};
 
 /// Everything the hub keeps about one device on the data channel.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +40,10 @@ pub struct Device {
     pub registered: bool,
     /// A cycle-timeout timer is pending for this device, due then.
     pub cycle_timer: Option<Instant>,
+    /// The last reading accepted, once there is one.
+    pub latest: Option<Latest>,
+    /// The device's own counters.
+    pub counters: DeviceCounters,
 }
 
 impl Device {
@@ -51,6 +56,8 @@ impl Device {
             paid: 0,
             registered,
             cycle_timer: None,
+            latest: None,
+            counters: DeviceCounters::default(),
         }
     }
 }
@@ -147,6 +154,19 @@ impl DeviceTable {
     pub fn at_mut(&mut self, at: SlotRef) -> Option<&mut Device> {
         let s = self.slots.get_mut(at.slot as usize)?;
         (s.live && s.gen == at.gen).then_some(&mut s.dev)
+    }
+
+    /// The state of `name`, if tracked.
+    pub fn get(&self, name: &str) -> Option<&Device> {
+        let slot = *self.index.get(name)?;
+        Some(&self.slots[slot as usize].dev)
+    }
+
+    /// Every tracked device with its name, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Device)> {
+        self.index
+            .iter()
+            .map(|(name, &slot)| (&**name, &self.slots[slot as usize].dev))
     }
 
     /// The state of `name`, adding a fresh one (its last datagram from `src`,

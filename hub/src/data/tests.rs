@@ -254,7 +254,9 @@ fn a_status_whose_header_exceeds_the_cap_is_not_sent() {
         now: t0,
         cycle_len: 10,
     };
-    closer.close(CloseRule::Timeout, 0b1, addr(1), 5, 0);
+    let mut dev = crate::data::DeviceCounters::default();
+    closer.close(CloseRule::Timeout, 0b1, addr(1), 5, 0, &mut dev);
+    assert_eq!((dev.cycles, dev.received, dev.missing), (1, 1, 9));
     assert!(sink.0.is_empty());
     assert_eq!((stats.statuses_too_large, stats.closed_timeout), (1, 1));
     assert_eq!((stats.packets_received, stats.packets_missing), (1, 9));

@@ -5,12 +5,15 @@
 //! send <device> <command…>     send * <command…>     send type=<type> <command…>
 //! quit <device>                list                  stats
 //! shutdown                     help
+//! get <device>                 list type=<type>
+//! history <device> [since=<duration>] [limit=<n>]
 //! ```
 //! `send <target> quit` is the same as `quit <target>`.
 
 use std::fmt;
 
 use crate::control::Target;
+pub mod inspect;
 pub mod reply;
 pub use reply::Reply;
 
@@ -19,12 +22,21 @@ use crate::protocol::{Command, CommandError};
 /// A parsed operator command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpCommand {
-    Send { target: Target, command: Command },
+    Send {
+        target: Target,
+        command: Command,
+    },
     Quit(Target),
     List,
     Stats,
     Shutdown,
     Help,
+    /// `list type=<type>`: registered devices of one type.
+    ListType(String),
+    /// `get <device>`: its latest reading, registration and UDP counters.
+    Get(String),
+    /// `history <device> [since=…] [limit=…]`: recorded rows, newest first.
+    History(inspect::HistoryArgs),
 }
 
 /// Why an operator line was refused (one line for the operator).
@@ -50,7 +62,7 @@ impl fmt::Display for OpError {
 impl std::error::Error for OpError {}
 
 /// One line of help per command.
-pub const HELP: &str = "commands: send <device|*|type=<type>> <command…> | quit <device|*|type=<type>> | list | stats | shutdown | help";
+pub const HELP: &str = "commands: send <device|*|type=<type>> <command…> | quit <device|*|type=<type>> | list [type=<type>] | get <device> | history <device> [since=<duration>] [limit=<n>] | stats | shutdown | help";
 
 fn target(word: &str) -> Target {
     if word == "*" {
@@ -87,10 +99,19 @@ impl OpCommand {
             }
             "quit" => Err(OpError::Usage("quit <device|*|type=<type>>")),
             "list" if rest.is_empty() => Ok(OpCommand::List),
+            "list" if rest.starts_with("type=") && !rest.contains(char::is_whitespace) => {
+                Ok(OpCommand::ListType(rest["type=".len()..].to_string()))
+            }
+            "list" => Err(OpError::Usage("list [type=<type>]")),
+            "get" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+                Ok(OpCommand::Get(rest.to_string()))
+            }
+            "get" => Err(OpError::Usage("get <device>")),
+            "history" => inspect::HistoryArgs::parse(rest).map(OpCommand::History),
             "stats" if rest.is_empty() => Ok(OpCommand::Stats),
             "shutdown" if rest.is_empty() => Ok(OpCommand::Shutdown),
             "help" => Ok(OpCommand::Help),
-            "list" | "stats" | "shutdown" => {
+            "stats" | "shutdown" => {
                 Err(OpError::Usage("list | stats | shutdown take no arguments"))
             }
             other => Err(OpError::Unknown(other.chars().take(32).collect())),
@@ -136,6 +157,27 @@ mod tests {
         assert_eq!(OpCommand::parse(" stats "), Ok(OpCommand::Stats));
         assert_eq!(OpCommand::parse("list"), Ok(OpCommand::List));
         assert_eq!(OpCommand::parse("shutdown"), Ok(OpCommand::Shutdown));
+        assert_eq!(
+            OpCommand::parse("list type=humidity"),
+            Ok(OpCommand::ListType("humidity".into()))
+        );
+        assert_eq!(OpCommand::parse("get S1"), Ok(OpCommand::Get("S1".into())));
+        assert_eq!(
+            OpCommand::parse("history S1 since=1h limit=5000"),
+            Ok(OpCommand::History(inspect::HistoryArgs {
+                device: "S1".into(),
+                since: Some(std::time::Duration::from_secs(3600)),
+                limit: crate::recorder::MAX_HISTORY_ROWS,
+            }))
+        );
+        assert_eq!(
+            OpCommand::parse("history S1"),
+            Ok(OpCommand::History(inspect::HistoryArgs {
+                device: "S1".into(),
+                since: None,
+                limit: inspect::HISTORY_DEFAULT_ROWS,
+            }))
+        );
     }
 
     #[test]
@@ -153,6 +195,25 @@ mod tests {
             (
                 "stats now",
                 "usage: list | stats | shutdown take no arguments",
+            ),
+            ("list x", "usage: list [type=<type>]"),
+            ("get", "usage: get <device>"),
+            ("get a b", "usage: get <device>"),
+            (
+                "history",
+                "usage: history <device> [since=<duration>] [limit=<n>]",
+            ),
+            (
+                "history S1 limit=0",
+                "usage: history <device> [since=<duration>] [limit=<n>]",
+            ),
+            (
+                "history S1 since=soon",
+                "usage: history <device> [since=<duration>] [limit=<n>]",
+            ),
+            (
+                "history S1 color=red",
+                "usage: history <device> [since=<duration>] [limit=<n>]",
             ),
         ] {
             let e = OpCommand::parse(line).unwrap_err().to_string();

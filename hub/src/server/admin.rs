@@ -151,14 +151,9 @@ impl EventLoop {
     }
 
     /// Starts streaming a `list` reply.
-    pub(super) fn start_list(
-        &mut self,
-        idx: usize,
-        devices: Vec<(String, String, std::net::SocketAddr)>,
-        now: Instant,
-    ) {
+    pub(super) fn start_list(&mut self, idx: usize, lines: Vec<String>, now: Instant) {
         if let Some(Some(c)) = self.slots.get_mut(idx) {
-            c.list = Some(ListCursor { devices, next: 0 });
+            c.list = Some(ListCursor { lines, next: 0 });
         }
         self.pump_list(idx, now);
     }
@@ -179,19 +174,13 @@ impl EventLoop {
             };
             let room = c.max_out() / 2;
             let mut text = String::new();
-            while c.queued() + text.len() < room && cur.next < cur.devices.len() {
-                let (n, t, p) = &cur.devices[cur.next];
-                text.push_str(
-                    &json!({"ok": true, "device": n, "type": t, "peer": p.to_string()}).to_string(),
-                );
+            while c.queued() + text.len() < room && cur.next < cur.lines.len() {
+                text.push_str(&cur.lines[cur.next]);
                 text.push('\n');
                 cur.next += 1;
             }
-            let done = cur.next == cur.devices.len();
-            if done {
-                text.push_str(&json!({"ok": true, "listed": cur.devices.len()}).to_string());
-                text.push('\n');
-            } else {
+            let done = cur.next == cur.lines.len();
+            if !done {
                 c.list = Some(cur);
             }
             self.send_to(idx, text.as_bytes(), now);

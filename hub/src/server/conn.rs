@@ -3,7 +3,6 @@
 //! it; the loop decides what their lines mean.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -48,10 +47,11 @@ pub struct Conn {
     pub eof_seen: bool,
 }
 
-/// The rest of a `list` reply, written as the peer reads.
+/// The rest of a streamed reply (`list`, `history`): its lines, written
+/// as the peer reads.
 #[derive(Debug)]
 pub struct ListCursor {
-    pub devices: Vec<(String, String, SocketAddr)>,
+    pub lines: Vec<String>,
     pub next: usize,
 }
 

@@ -106,6 +106,13 @@ pub struct EventLoop {
     pub(super) started: Instant,
     pub(super) signals: Option<super::signals::Signals>,
     pub(super) kernel_stats: super::stats::KernelStats,
+    /// Every accepted reading goes here (`None`: `--no-recorder`).
+    pub(super) recorder: Option<crate::recorder::Recorder>,
+    /// `/metrics` and `/healthz`.
+    pub(super) http: Option<super::http::HttpServer>,
+    /// `history` queries out at the recorder, by tag.
+    pub(super) history_waits: HashMap<u64, Origin>,
+    pub(super) next_query: u64,
 }
 
 impl EventLoop {
@@ -179,8 +186,15 @@ impl EventLoop {
             LISTENER => self.accept_devices(now),
             ADMIN => self.accept_admin(now),
             UDP => self.udp_readable(now),
-            WAKER => self.console_lines(now),
+            WAKER => {
+                self.console_lines(now);
+                self.recorder_answers(now);
+            }
             SIGNAL => self.on_signals(now),
+            super::http::METRICS => self.http_accept(now),
+            Token(t) if t >= super::http::HTTP_FIRST => {
+                self.http_event(t - super::http::HTTP_FIRST, now)
+            }
             Token(t) if r != Readiness::None => {
                 // A short read ends the drain only on a plain readable
                 // edge: after EOF was reported, or on a re-poll after the
@@ -194,7 +208,9 @@ impl EventLoop {
     }
 
     fn dispatch_writable(&mut self, token: Token, now: Instant) {
-        if token.0 >= FIRST_CONN {
+        if token.0 >= super::http::HTTP_FIRST {
+            self.http_event(token.0 - super::http::HTTP_FIRST, now);
+        } else if token.0 >= FIRST_CONN {
             let idx = token.0 - FIRST_CONN;
             self.flush_conn(idx, now);
             self.pump_list(idx, now);
@@ -230,10 +246,12 @@ impl EventLoop {
         self.control.on_tick(now);
         let mut sink = super::udp::Sink::new(&self.udp, &mut self.stats);
         self.data.on_tick(now, &mut sink);
+        self.http_tick(now);
         if self.accept_blocked {
             self.accept_blocked = false;
             self.accept_devices(now);
             self.accept_admin(now);
+            self.http_accept(now);
         }
     }
 
@@ -439,16 +457,15 @@ impl EventLoop {
             if !conn.proven {
                 self.admin_seat(idx, now);
             }
-            let reply = match self.operate(&line, origin, now) {
-                crate::ops::Reply::List(devices) => {
-                    self.start_list(idx, devices, now);
-                    self.apply(now);
-                    continue;
-                }
-                reply => reply,
-            };
-            let mut text = reply.to_json().to_string();
-            text.push('\n');
+            let reply = self.operate(&line, origin, now);
+            if reply.is_streamed() {
+                // `list` and `history` go out as the peer reads, one line
+                // at a time, so any length fits the output cap.
+                self.start_list(idx, reply.admin_lines(), now);
+                self.apply(now);
+                continue;
+            }
+            let text = reply.to_admin_lines();
             self.send_to(idx, text.as_bytes(), now);
             self.apply(now);
         }
@@ -601,5 +618,9 @@ impl EventLoop {
         self.reap();
         self.log.line(&"SHUTDOWN");
         self.log.close();
+        // Commits every queued reading before the hub returns.
+        if let Some(r) = &mut self.recorder {
+            r.close();
+        }
     }
 }

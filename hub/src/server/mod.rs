@@ -13,8 +13,10 @@ mod admin;
 mod conn;
 mod console;
 mod event_loop;
+mod http;
 pub mod kernel;
 mod mmsg;
+mod monitor;
 mod operate;
 mod signals;
 pub mod sockets;
@@ -48,6 +50,7 @@ pub struct Hub {
     tcp_addr: SocketAddr,
     udp_addr: SocketAddr,
     admin_addr: SocketAddr,
+    metrics_addr: SocketAddr,
 }
 
 /// A hub running on its own thread.
@@ -55,6 +58,9 @@ pub struct HubHandle {
     pub tcp_addr: SocketAddr,
     pub udp_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// `/metrics` and `/healthz`.
+    pub metrics_addr: SocketAddr,
+    recorder: Option<crate::recorder::RecorderProbe>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -94,6 +100,25 @@ impl Hub {
             .register(&mut udp, UDP, Interest::READABLE)?;
         poll.registry()
             .register(&mut admin, ADMIN, Interest::READABLE)?;
+        let metrics_at = SocketAddr::new(cfg.metrics_bind, cfg.metrics_port);
+        let mut http = http::HttpServer::new(
+            sockets::tcp_listener(metrics_at, 64, BufSizes::default())
+                .map_err(|e| with_addr(e, "metrics", metrics_at))?,
+        );
+        poll.registry()
+            .register(http.listener_mut(), http::METRICS, Interest::READABLE)?;
+        let metrics_addr = http.local_addr()?;
+        let recorder = match &cfg.recorder {
+            None => None,
+            Some(path) => Some(crate::recorder::Recorder::start(
+                crate::recorder::RecorderConfig {
+                    path: path.clone(),
+                    keep: cfg.recorder_keep,
+                    queue: cfg.recorder_queue,
+                },
+                waker.clone(),
+            )?),
+        };
         let log = EventLog::open(&cfg.log_file).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -153,6 +178,10 @@ impl Hub {
             started: Instant::now(),
             signals: None,
             kernel_stats: Default::default(),
+            recorder,
+            http: Some(http),
+            history_waits: HashMap::new(),
+            next_query: 1,
             cfg,
         };
         Ok(Hub {
@@ -160,6 +189,7 @@ impl Hub {
             tcp_addr,
             udp_addr,
             admin_addr,
+            metrics_addr,
         })
     }
 
@@ -173,6 +203,11 @@ impl Hub {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Where `/metrics` and `/healthz` are served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// The UDP receive buffer the kernel granted, in bytes.
@@ -222,6 +257,16 @@ impl Hub {
                 self.inner.cfg.udp_rcvbuf,
                 self.inner.udp_granted,
                 self.inner.max_conns
+            ) + &format!(
+                "\nhub metrics=http://{}/metrics recorder={}",
+                self.metrics_addr,
+                match &self.inner.cfg.recorder {
+                    Some(p) => match self.inner.cfg.recorder_keep {
+                        Some(k) => format!("{} keep={}s", p.display(), k.as_secs()),
+                        None => format!("{} keep=all", p.display()),
+                    },
+                    None => "off".into(),
+                }
             )
         }
     }
@@ -247,6 +292,8 @@ impl Hub {
         let stop = self.inner.stop.clone();
         let waker = self.inner.waker.clone();
         let (tcp_addr, udp_addr, admin_addr) = (self.tcp_addr, self.udp_addr, self.admin_addr);
+        let metrics_addr = self.metrics_addr;
+        let recorder = self.inner.recorder.as_ref().map(|r| r.probe());
         let thread = std::thread::Builder::new()
             .name("hub".into())
             .spawn(move || self.run())?;
@@ -254,6 +301,8 @@ impl Hub {
             tcp_addr,
             udp_addr,
             admin_addr,
+            metrics_addr,
+            recorder,
             stop,
             waker,
             thread: Some(thread),
@@ -262,6 +311,12 @@ impl Hub {
 }
 
 impl HubHandle {
+    /// Reads the recorder's counters (`None`: no recorder); after
+    /// [`shutdown`](Self::shutdown) they are final.
+    pub fn recorder_probe(&self) -> Option<crate::recorder::RecorderProbe> {
+        self.recorder.clone()
+    }
+
     /// Stops the loop, flushes and fsyncs the log, and joins the thread.
     pub fn shutdown(mut self) -> io::Result<()> {
         self.stop_and_join()

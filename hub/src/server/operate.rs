@@ -60,15 +60,10 @@ impl EventLoop {
                 }
                 Reply::Closed(closed as u64)
             }
-            OpCommand::List => {
-                let mut devs: Vec<_> = self
-                    .control
-                    .devices()
-                    .map(|(n, k, p)| (n.to_string(), k.to_string(), p))
-                    .collect();
-                devs.sort();
-                Reply::List(devs)
-            }
+            OpCommand::List => self.op_list(None, now),
+            OpCommand::ListType(kind) => self.op_list(Some(&kind), now),
+            OpCommand::Get(name) => self.op_get(&name, now),
+            OpCommand::History(args) => self.op_history(args, origin),
             OpCommand::Stats => Reply::Stats(self.stats_json(now)),
             OpCommand::Shutdown => {
                 self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -122,7 +117,9 @@ impl EventLoop {
                 }
             } else {
                 let reply = self.operate(&line, Origin::Console, now);
-                self.println(&reply.to_text());
+                if !matches!(reply, Reply::Deferred) {
+                    self.println(&reply.to_text());
+                }
             }
             self.apply(now);
         }

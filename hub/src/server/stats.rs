@@ -109,6 +109,12 @@ impl EventLoop {
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .into();
         }
+        if let Some(r) = &self.recorder {
+            v["recorder"] = json!(r.stats());
+        }
+        if let Some(h) = &self.http {
+            v["http"] = json!(h.stats);
+        }
         // The control counters sit at the top level (registrations, acks…).
         if let (Value::Object(top), Ok(Value::Object(ctl))) = (&mut v, serde_json::to_value(c)) {
             top.extend(ctl);

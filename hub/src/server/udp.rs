@@ -12,6 +12,8 @@ use super::stats::ShellStats;
 use crate::data::{Admit, StatusSink};
 use crate::eventlog::LogClass;
 use crate::logfield::Quoted;
+use crate::protocol::Datagram;
+use crate::recorder::{unix_us_now, Recorder};
 use std::os::fd::AsRawFd;
 
 use super::mmsg::BATCH;
@@ -24,11 +26,23 @@ const UDP_BUDGET: usize = 1024;
 pub(super) struct Sink<'a> {
     sock: &'a UdpSocket,
     stats: &'a mut ShellStats,
+    /// Where accepted readings go, stamped with this wall-clock time (µs).
+    recorder: Option<(&'a Recorder, i64)>,
 }
 
 impl<'a> Sink<'a> {
     pub fn new(sock: &'a UdpSocket, stats: &'a mut ShellStats) -> Self {
-        Sink { sock, stats }
+        Sink {
+            sock,
+            stats,
+            recorder: None,
+        }
+    }
+
+    /// Also offers each accepted reading to `recorder`, received at `hub_us`.
+    pub fn recording(mut self, recorder: Option<&'a Recorder>, hub_us: i64) -> Self {
+        self.recorder = recorder.map(|r| (r, hub_us));
+        self
     }
 }
 
@@ -36,6 +50,12 @@ impl StatusSink for Sink<'_> {
     fn send_status(&mut self, dest: SocketAddr, bytes: &[u8]) {
         if self.sock.send_to(bytes, dest).is_err() {
             self.stats.udp_send_errors += 1;
+        }
+    }
+
+    fn accepted(&mut self, d: &Datagram<'_>, _now: Instant, _src: SocketAddr) {
+        if let Some((rec, hub_us)) = self.recorder {
+            rec.offer(d, hub_us);
         }
     }
 }
@@ -54,12 +74,19 @@ impl EventLoop {
                     continue;
                 }
             };
+            // One wall-clock read per batch: the loop's `now` is per turn too.
+            let hub_us = if self.recorder.is_some() {
+                unix_us_now()
+            } else {
+                0
+            };
             for i in 0..n {
                 let (bytes, src) = self.recv_batch.get(i);
                 let Some(src) = src else {
                     continue;
                 };
-                let mut sink = Sink::new(&self.udp, &mut self.stats);
+                let mut sink =
+                    Sink::new(&self.udp, &mut self.stats).recording(self.recorder.as_ref(), hub_us);
                 let control = &self.control;
                 let (any_source, registered_only) =
                     (self.cfg.udp_any_source, self.cfg.udp_registered_only);

@@ -21,6 +21,8 @@ pub struct HubProc {
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
     pub admin: SocketAddr,
+    /// `/metrics` and `/healthz` (unknown in classic mode).
+    pub metrics: SocketAddr,
     pub log: PathBuf,
     pub dir: PathBuf,
     /// Everything the hub prints on stdout, as it arrives (classic prompts
@@ -39,6 +41,14 @@ fn scratch_dir() -> PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+fn parse_addr_text(line: &str, key: &str) -> String {
+    let at = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        + key.len();
+    line[at..].split_whitespace().next().unwrap().to_string()
 }
 
 fn parse_addr(line: &str, key: &str) -> SocketAddr {
@@ -73,7 +83,12 @@ impl HubProc {
             }
             None => Command::new(bin),
         };
-        cmd.args(["--tcp-port", "0", "--udp-port", "0", "--admin-port", "0"])
+        // The scratch directory is the working directory, so the default
+        // recorder file (readings.db) lands there, never in the source tree;
+        // the metrics port is picked free, as many hubs run at once.
+        cmd.current_dir(&dir)
+            .args(["--tcp-port", "0", "--udp-port", "0", "--admin-port", "0"])
+            .args(["--metrics-port", "0"])
             .arg("--log-file")
             .arg(&log)
             .args(args)
@@ -102,6 +117,7 @@ impl HubProc {
             tcp: "0.0.0.0:0".parse().unwrap(),
             udp: "0.0.0.0:0".parse().unwrap(),
             admin: "0.0.0.0:0".parse().unwrap(),
+            metrics: "0.0.0.0:0".parse().unwrap(),
             log,
             dir,
             stdout: rx,
@@ -126,11 +142,23 @@ impl HubProc {
                 .unwrap();
             hub.wait_stdout("\n");
         } else {
-            hub.wait_stdout("max connections");
+            hub.wait_stdout(" recorder=");
+            // …and the rest of that line.
+            let deadline = Instant::now() + WAIT;
+            while !hub.seen[hub.seen.find(" recorder=").unwrap()..].contains('\n') {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match hub.stdout.recv_timeout(left) {
+                    Ok(chunk) => hub.seen.push_str(&chunk),
+                    Err(_) => panic!("banner never ended: {}", hub.seen),
+                }
+            }
             let first = hub.seen.lines().next().unwrap().to_string();
             hub.tcp = parse_addr(&first, "tcp=");
             hub.udp = parse_addr(&first, "udp=");
             hub.admin = parse_addr(&first, "admin=");
+            let third = hub.seen.lines().find(|l| l.contains("metrics=")).unwrap();
+            let url = parse_addr_text(third, "metrics=http://");
+            hub.metrics = url.trim_end_matches("/metrics").parse().unwrap();
         }
         hub
     }
@@ -560,4 +588,65 @@ pub fn skip_unless_ci(why: &str) {
         panic!("CI=true and this test cannot run: {why}");
     }
     eprintln!("skipped: {why}");
+}
+
+/// One HTTP/1.1 GET (or any raw request head) to `addr`; returns the status
+/// code and the body. Bounded by [`WAIT`].
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// Sends `request` as is and reads the response to EOF.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("HTTP response");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Like [`http_get`], but `None` if the connection was reset.
+pub fn http_try(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// True if `tool` is on PATH. Without it a test may skip, except under
+/// `CI=true`, where a missing tool fails the test.
+pub fn have_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed, and under CI=true nothing skips (.ci/run installs it)"
+        );
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
 }
