@@ -366,6 +366,19 @@ impl DataPlane {
         self.stats.strangers_tracked = self.table.strangers() as u64;
     }
 
+    /// Drops the timers of evicted devices once they outnumber the live
+    /// ones, so a flood of new names (each evicting a stranger) keeps the
+    /// heaps within twice the table. Amortised O(1) per insert.
+    fn compact_timers(&mut self) {
+        let limit = 2 * self.table.len() + 1024;
+        let table = &mut self.table;
+        for heap in [&mut self.idle_timers, &mut self.cycle_timers] {
+            if heap.len() > limit {
+                heap.retain(|Reverse((_, at))| table.at_mut(*at).is_some());
+            }
+        }
+    }
+
     /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
     /// `poll_timeout`); `None` with no device tracked. Cycle timers made
     /// moot (the cycle closed, the device left) are dropped from the front
@@ -480,6 +493,9 @@ impl DataPlane {
         if entry.inserted {
             self.idle_timers
                 .push(Reverse((now + self.cfg.idle_evict, entry.at)));
+            if entry.evicted_stranger {
+                self.compact_timers();
+            }
         }
         self.stats.devices_tracked = self.table.len() as u64;
         self.stats.strangers_tracked = self.table.strangers() as u64;
