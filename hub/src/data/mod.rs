@@ -198,7 +198,8 @@ pub struct DataPlane {
     table: DeviceTable,
     limiter: ReplyLimiter,
     stats: DataStats,
-    /// Cycle timeouts: at most one live entry per device with an open cycle.
+    /// Cycle timeouts: at most one entry per device (a closed cycle's entry
+    /// is kept for the device's next cycle, or pruned by `poll_timeout`).
     cycle_timers: BinaryHeap<Timer>,
     /// Idle eviction checks: one entry per device.
     idle_timers: BinaryHeap<Timer>,
@@ -385,12 +386,14 @@ impl DataPlane {
     /// first, so they never wake the loop.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((due, at))) = self.cycle_timers.peek() {
-            if self
-                .table
-                .at_mut(at)
-                .is_some_and(|d| d.cycle_timer == Some(due))
-            {
-                break;
+            match self.table.at_mut(at) {
+                // Still owed: the loop must wake for it.
+                Some(d) if d.cycle_timer == Some(due) && d.cycle.is_open() => break,
+                // The cycle closed: its check is moot. A device keeps at
+                // most one entry, so a known device's timers never grow
+                // the heap (and never allocate).
+                Some(d) if d.cycle_timer == Some(due) => d.cycle_timer = None,
+                _ => {}
             }
             self.cycle_timers.pop();
         }
@@ -477,8 +480,6 @@ impl DataPlane {
                 if let Some(bits) = completed {
                     closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid);
                     paid = 0;
-                    // Its timeout check is moot (a later cycle schedules its own).
-                    dev.cycle_timer = None;
                 }
                 dev.paid = paid;
             }
