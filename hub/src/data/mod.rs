@@ -208,7 +208,8 @@ pub struct DataPlane {
     table: DeviceTable,
     limiter: ReplyLimiter,
     stats: DataStats,
-    /// Cycle timeouts: at most one live entry per device with an open cycle.
+    /// Cycle timeouts: at most one entry per device (a closed cycle's entry
+    /// is kept for the device's next cycle, or pruned by `poll_timeout`).
     cycle_timers: BinaryHeap<Timer>,
     /// Idle eviction checks: one entry per device.
     idle_timers: BinaryHeap<Timer>,
@@ -383,18 +384,33 @@ impl DataPlane {
         self.stats.strangers_tracked = self.table.strangers() as u64;
     }
 
+    /// Drops the timers of evicted devices once they outnumber the live
+    /// ones, so a flood of new names (each evicting a stranger) keeps the
+    /// heaps within twice the table. Amortised O(1) per insert.
+    fn compact_timers(&mut self) {
+        let limit = 2 * self.table.len() + 1024;
+        let table = &mut self.table;
+        for heap in [&mut self.idle_timers, &mut self.cycle_timers] {
+            if heap.len() > limit {
+                heap.retain(|Reverse((_, at))| table.at_mut(*at).is_some());
+            }
+        }
+    }
+
     /// When [`on_tick`](Self::on_tick) next has something to do (quinn's
     /// `poll_timeout`); `None` with no device tracked. Cycle timers made
     /// moot (the cycle closed, the device left) are dropped from the front
     /// first, so they never wake the loop.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((due, at))) = self.cycle_timers.peek() {
-            if self
-                .table
-                .at_mut(at)
-                .is_some_and(|d| d.cycle_timer == Some(due))
-            {
-                break;
+            match self.table.at_mut(at) {
+                // Still owed: the loop must wake for it.
+                Some(d) if d.cycle_timer == Some(due) && d.cycle.is_open() => break,
+                // The cycle closed: its check is moot. A device keeps at
+                // most one entry, so a known device's timers never grow
+                // the heap (and never allocate).
+                Some(d) if d.cycle_timer == Some(due) => d.cycle_timer = None,
+                _ => {}
             }
             self.cycle_timers.pop();
         }
@@ -517,8 +533,6 @@ impl DataPlane {
                 if let Some(bits) = completed {
                     closer.close(CloseRule::LastSeq, bits, src, bytes.len(), paid, counters);
                     paid = 0;
-                    // Its timeout check is moot (a later cycle schedules its own).
-                    dev.cycle_timer = None;
                 }
                 dev.paid = paid;
             }
@@ -533,6 +547,9 @@ impl DataPlane {
         if entry.inserted {
             self.idle_timers
                 .push(Reverse((now + self.cfg.idle_evict, entry.at)));
+            if entry.evicted_stranger {
+                self.compact_timers();
+            }
         }
         self.stats.devices_tracked = self.table.len() as u64;
         self.stats.strangers_tracked = self.table.strangers() as u64;

@@ -473,6 +473,17 @@ fn a_flood_of_strangers_never_evicts_a_registered_device() {
     let s = p.stats();
     assert_eq!(s.strangers_tracked, 50);
     assert_eq!(s.strangers_evicted, 200_000 - 50);
+    // The evicted names' timers do not pile up.
+    assert!(
+        p.idle_timers.len() <= 2 * 51 + 1024 + 1,
+        "{}",
+        p.idle_timers.len()
+    );
+    assert!(
+        p.cycle_timers.len() <= 2 * 51 + 1024 + 1,
+        "{}",
+        p.cycle_timers.len()
+    );
     // A new stranger gets in at once, too.
     for seq in 1..=10 {
         let b = reading("Newcomer", seq, None);
