@@ -65,6 +65,10 @@ pub struct HubConfig {
     pub metrics_bind: IpAddr,
     /// Export per-device series (`hub_sensor_value`…): one per device.
     pub metrics_per_device: bool,
+    /// HTTP connections at once on the metrics port.
+    pub metrics_max_conns: usize,
+    /// An HTTP connection is closed this long after it was accepted.
+    pub metrics_idle: Duration,
 }
 
 impl Default for HubConfig {
@@ -109,6 +113,8 @@ impl Default for HubConfig {
             metrics_port: crate::metrics::METRICS_PORT,
             metrics_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             metrics_per_device: false,
+            metrics_max_conns: crate::metrics::http::MAX_HTTP_CONNS,
+            metrics_idle: crate::metrics::http::HTTP_IDLE,
         }
     }
 }
@@ -166,6 +172,9 @@ impl HubConfig {
             || self.registration_deadline.is_zero()
         {
             return Err("timeouts must be greater than zero".into());
+        }
+        if self.metrics_max_conns == 0 || self.metrics_idle.is_zero() {
+            return Err("--metrics-max-conns and --metrics-idle must be greater than zero".into());
         }
         if self.recorder_queue == 0 {
             return Err("--recorder-queue must be at least 1".into());
@@ -329,6 +338,12 @@ pub struct Args {
     /// Also export one series per device (hub_sensor_value, hub_sensor_age_seconds).
     #[arg(long)]
     pub metrics_per_device: bool,
+    /// HTTP connections at once on the metrics port; more get a 503.
+    #[arg(long, default_value_t = crate::metrics::http::MAX_HTTP_CONNS)]
+    pub metrics_max_conns: usize,
+    /// An HTTP connection must send its request and read the reply within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub metrics_idle: Duration,
 }
 
 impl Args {
@@ -373,6 +388,8 @@ impl Args {
             metrics_port: self.metrics_port,
             metrics_bind: self.metrics_bind,
             metrics_per_device: self.metrics_per_device,
+            metrics_max_conns: self.metrics_max_conns,
+            metrics_idle: self.metrics_idle,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -255,9 +255,9 @@ fn per_device_series_only_when_asked() {
 
 #[test]
 fn http_connections_are_capped_and_idle_ones_do_not_block_scrapes() {
-    let hub = HubProc::start(&["--no-console"]);
+    let hub = HubProc::start(&["--no-console", "--metrics-max-conns", "4"]);
     // Fill every slot with a client that never finishes its request.
-    let cap = hub::metrics::http::MAX_HTTP_CONNS;
+    let cap = 4;
     let mut idle: Vec<TcpStream> = (0..cap)
         .map(|_| {
             let mut c = TcpStream::connect(hub.metrics).unwrap();
@@ -287,5 +287,25 @@ fn http_connections_are_capped_and_idle_ones_do_not_block_scrapes() {
     assert!(served.is_some());
     drop(idle);
     std::thread::sleep(Duration::from_millis(50));
+    hub.stop();
+}
+
+#[test]
+fn a_client_that_never_finishes_its_request_is_closed_when_idle() {
+    use std::io::Read;
+    let hub = HubProc::start(&["--no-console", "--metrics-idle", "300ms"]);
+    let mut slow = TcpStream::connect(hub.metrics).unwrap();
+    slow.set_read_timeout(Some(WAIT)).unwrap();
+    // One byte at a time does not keep it open: the limit counts from accept.
+    for b in b"GET /me" {
+        slow.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let mut buf = [0u8; 64];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without a reply");
+    let closed = eventually(|| (hub.stats()["http"]["idle_closed"] == 1).then_some(()));
+    assert!(closed.is_some(), "{}", hub.stats()["http"]);
+    assert_eq!(http_get(hub.metrics, "/healthz").0, 200);
     hub.stop();
 }

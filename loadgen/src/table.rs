@@ -118,6 +118,9 @@ pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String
             ("hub rcvbuf drops", "loss_diagnosis.hub_udp_rcvbuf_drops"),
             ("waves acked", "commands.acked"),
             ("waves timed out", "commands.timed_out"),
+            ("recorder written", "recorder.written"),
+            ("recorder dropped", "recorder.dropped_queue_full"),
+            ("recorder errors", "recorder.write_errors"),
         ] {
             row(&mut out, name, &col(p), 0);
         }

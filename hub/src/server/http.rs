@@ -1,6 +1,6 @@
 //! The HTTP listener for `/metrics` and `/healthz`, served by the event
-//! loop itself: at most [`MAX_HTTP_CONNS`] connections, a request head of
-//! at most [`MAX_HTTP_REQUEST`] bytes, [`HTTP_IDLE`] to send it and read the
+//! loop itself: at most [`crate::metrics::http::MAX_HTTP_CONNS`] connections, a request head of
+//! at most [`MAX_HTTP_REQUEST`] bytes, [`crate::metrics::http::HTTP_IDLE`] to send it and read the
 //! reply. One request per connection (the reply says `Connection: close`).
 //! Parsing and the replies are sans-IO in [`crate::metrics::http`].
 
@@ -12,9 +12,7 @@ use mio::{Interest, Token};
 use serde::Serialize;
 
 use super::event_loop::EventLoop;
-use crate::metrics::http::{
-    parse, response, HttpError, Route, HTTP_IDLE, MAX_HTTP_CONNS, MAX_HTTP_REQUEST, PROMETHEUS_TEXT,
-};
+use crate::metrics::http::{parse, response, HttpError, Route, MAX_HTTP_REQUEST, PROMETHEUS_TEXT};
 
 /// The metrics listener's token.
 pub(super) const METRICS: Token = Token(5);
@@ -26,7 +24,7 @@ pub(super) const HTTP_FIRST: usize = 1 << 40;
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct HttpStats {
     pub accepted: u64,
-    /// Accepted and closed at once: [`MAX_HTTP_CONNS`] were open.
+    /// Accepted and closed at once: [`crate::metrics::http::MAX_HTTP_CONNS`] were open.
     pub rejected_full: u64,
     pub requests: u64,
     pub not_found: u64,
@@ -34,7 +32,7 @@ pub struct HttpStats {
     pub too_large: u64,
     /// Unparseable requests (answered 400).
     pub bad_requests: u64,
-    /// Closed for taking longer than [`HTTP_IDLE`].
+    /// Closed for taking longer than [`crate::metrics::http::HTTP_IDLE`].
     pub idle_closed: u64,
     pub io_errors: u64,
     /// Loop time the last `/metrics` page took to build, seconds.
@@ -63,15 +61,19 @@ struct HttpConn {
 pub struct HttpServer {
     listener: TcpListener,
     conns: Vec<Option<HttpConn>>,
+    idle: std::time::Duration,
     pub(super) stats: HttpStats,
 }
 
 impl HttpServer {
-    /// Takes over a bound listener (registered by the caller under [`METRICS`]).
-    pub fn new(listener: TcpListener) -> Self {
+    /// Takes over a bound listener (registered by the caller under
+    /// [`METRICS`]), serving at most `max_conns` connections (default
+    /// [`crate::metrics::http::MAX_HTTP_CONNS`]) for at most `idle` each (default [`crate::metrics::http::HTTP_IDLE`]).
+    pub fn new(listener: TcpListener, max_conns: usize, idle: std::time::Duration) -> Self {
         HttpServer {
             listener,
-            conns: (0..MAX_HTTP_CONNS).map(|_| None).collect(),
+            idle,
+            conns: (0..max_conns).map(|_| None).collect(),
             stats: HttpStats::default(),
         }
     }
@@ -263,16 +265,17 @@ impl EventLoop {
         }
     }
 
-    /// Closes connections that have taken longer than [`HTTP_IDLE`].
+    /// Closes connections that have taken longer than their idle limit.
     pub(super) fn http_tick(&mut self, now: Instant) {
         let Some(http) = &mut self.http else { return };
+        let limit = http.idle;
         let idle: Vec<usize> = http
             .conns
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
                 c.as_ref()
-                    .filter(|c| now.saturating_duration_since(c.since) >= HTTP_IDLE)
+                    .filter(|c| now.saturating_duration_since(c.since) >= limit)
                     .map(|_| i)
             })
             .collect();

@@ -104,6 +104,8 @@ impl Hub {
         let mut http = http::HttpServer::new(
             sockets::tcp_listener(metrics_at, 64, BufSizes::default())
                 .map_err(|e| with_addr(e, "metrics", metrics_at))?,
+            cfg.metrics_max_conns,
+            cfg.metrics_idle,
         );
         poll.registry()
             .register(http.listener_mut(), http::METRICS, Interest::READABLE)?;
