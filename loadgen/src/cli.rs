@@ -56,6 +56,10 @@ pub struct MergeArgs {
     /// Write the merged report here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Merge a run's shards even when some are missing (the merged report's
+    /// `shards.missing` names them).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// Flags of `loadgen hgrm`.
@@ -168,7 +172,8 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
-    /// Write the JSON report here instead of stdout.
+    /// Write the JSON report here instead of stdout; `{shard}` and `{run}`
+    /// are replaced by the shard index and the run id.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Exit non-zero when any p99 latency exceeds this many milliseconds.
@@ -180,6 +185,9 @@ pub struct RunArgs {
     /// Exit non-zero when fewer devices than this registered.
     #[arg(long)]
     pub min_registered: Option<u32>,
+    /// Shards and a shared start (`--shard`, `--start-at`, …; see `shard`).
+    #[command(flatten)]
+    pub fleet: crate::shard::ShardArgs,
 }
 
 #[cfg(test)]
