@@ -50,8 +50,8 @@ pub enum Cmd {
 /// Flags of `loadgen merge`.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// Reports to merge (at least two).
-    #[arg(required = true, num_args = 2..)]
+    /// Reports to merge (at least two, or the shards of one run).
+    #[arg(required = true, num_args = 1..)]
     pub reports: Vec<PathBuf>,
     /// Write the merged report here instead of stdout.
     #[arg(long)]

@@ -67,7 +67,9 @@ impl fmt::Display for MergeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MergeError::File(e) => e.fmt(f),
-            MergeError::TooFew => f.write_str("merge needs at least two reports"),
+            MergeError::TooFew => {
+                f.write_str("merge needs at least two reports (or one run's shards)")
+            }
             MergeError::Incompatible(s) => write!(f, "cannot merge: {s}"),
         }
     }
@@ -310,10 +312,14 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
 /// [`merge`], first checking that shard reports are one whole run
 /// ([`crate::shard::set`]); `partial` lets missing shards through.
 pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, MergeError> {
-    if docs.len() < 2 {
+    if docs.is_empty() {
         return Err(MergeError::TooFew);
     }
     let set = crate::shard::set::check(docs, partial)?;
+    // One report merges only as a whole (1/1) or partial shard set.
+    if docs.len() < 2 && set.is_none() {
+        return Err(MergeError::TooFew);
+    }
     let first = &docs[0].1;
     for (name, d) in &docs[1..] {
         compatible(first, d, name)?;
