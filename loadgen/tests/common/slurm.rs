@@ -75,7 +75,8 @@ impl Cluster {
         let open = std::fs::Permissions::from_mode(0o755);
         std::fs::set_permissions(&dir, open.clone()).unwrap();
         std::fs::set_permissions(dir.join("sock"), open).unwrap();
-        std::fs::set_permissions(dir.join("munge"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(dir.join("munge"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
         let key = dir.join("munge/munge.key");
         let mut bytes = vec![0u8; 1024];
         use std::io::Read;
