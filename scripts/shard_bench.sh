@@ -6,7 +6,7 @@
 # alternating in the same run. Needs root, slurm-wlm and munge, and release
 # builds (`cargo build --release -p hub -p loadgen`).
 #
-#   scripts/shard_bench.sh [RATE…]      (default 20000 40000 60000 80000 100000)
+#   scripts/shard_bench.sh [RATE…]      (default 10000 20000 30000 40000 60000)
 #
 # Results: bench-results/<UTC>_<commit>_shards/ (every report, merged
 # reports, hub process figures, summary.txt).
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 LG=$root/target/release/loadgen
 HUBBIN=$root/target/release/hub
 rates=("$@")
-((${#rates[@]})) || rates=(20000 40000 60000 80000 100000)
+((${#rates[@]})) || rates=(10000 20000 30000 40000 60000)
 DEVICES=${DEVICES:-19800}
 DURATION=${DURATION:-15s}
 stamp="$(date -u +%Y%m%dT%H%M%SZ)_$(git -C "$root" rev-parse --short HEAD)"
@@ -97,7 +97,7 @@ for rate in "${rates[@]}"; do
     sbatch --wait --overcommit --ntasks 3 "$root/deploy/slurm/hubstorm.sbatch" \
     --tcp-port 27050 --udp-port 27060 --admin-port 27051 \
     --devices "$DEVICES" --rate "$rate" --connect-rate "${CONNECT_RATE:-4000}" --warmup "${WARMUP:-10s}" --duration "$DURATION" \
-    --seed 1 --command-every 5s) || echo "rate $rate: job exit $?"
+    --seed 1 --command-every 5s --source-ips "${SOURCE_IPS:-127.0.0.2-127.0.0.9}") || echo "rate $rate: job exit $?"
   t1=$(date +%s.%N)
   c1=$(cpu_s "$hub")
   printf '{"rate": %s, "hub_cpu_s": %s, "wall_s": %s, "hub_rss_hwm_kb": %s, "devices": %s}\n' \

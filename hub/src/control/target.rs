@@ -84,4 +84,19 @@ mod tests {
         assert!(Target::Type("t".into()).selects("a", "t"));
         assert!(!Target::Device("a".into()).selects("b", "t"));
     }
+
+    proptest::proptest! {
+        /// A name `prefix` + `n` (any padding) is selected exactly when
+        /// `first <= n <= last`, and the grammar gives that target back.
+        #[test]
+        fn the_range_is_exact(prefix in "[A-Za-z_.:-]{1,20}", n in 0u64..100_000, a in 0u64..100_000, b in 0u64..100_000, width in 1usize..8) {
+            let (first, last) = (a.min(b), a.max(b));
+            let line = format!("send prefix={prefix},ids={first}-{last} ACTIVATE_ALARM");
+            let Ok(crate::ops::OpCommand::Send { target, .. }) = crate::ops::OpCommand::parse(&line) else {
+                panic!("{line} does not parse");
+            };
+            let name = format!("{prefix}{n:0width$}");
+            proptest::prop_assert_eq!(target.selects(&name, "t"), first <= n && n <= last);
+        }
+    }
 }
