@@ -144,3 +144,66 @@ fn three_shards_against_one_hub_merge_to_the_hubs_counters() {
     assert!(!e.status.success() && err.contains("foreign"), "{err}");
     hub.shutdown().unwrap();
 }
+
+#[test]
+fn shard_flags_fail_with_one_clear_line_before_any_traffic() {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    // Every launcher variable removed, as on a plain shell.
+    let mut c = std::process::Command::new(&bin);
+    c.args([
+        "--devices",
+        "10",
+        "--shard",
+        "auto",
+        "--run-id",
+        "x",
+        "--quiet",
+    ]);
+    for v in [
+        "SLURM_PROCID",
+        "SLURM_NTASKS",
+        "JOB_COMPLETION_INDEX",
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_RANK",
+        "PMI_SIZE",
+    ] {
+        c.env_remove(v);
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no launcher variable") && err.contains("SLURM_PROCID"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The engine's variables through the real environment.
+    let out = std::process::Command::new(&bin)
+        .args(["--devices", "10", "--shard", "auto", "--quiet"])
+        .env("SLURM_PROCID", "1")
+        .env("SLURM_NTASKS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--run-id, or --seed with --start-at"), "{err}");
+    for (args, want) in [
+        (vec!["--shard", "3/3"], "count from 0"),
+        (vec!["--start-at", "2026-13-01T00:00:00Z"], "--start-at"),
+        (vec!["--start-at", "2999-01-01T00:00:00Z"], "more than 24 h"),
+        (
+            vec!["--start-in", "1s", "--start-at", "2026-12-01T00:00:00Z"],
+            "not both",
+        ),
+    ] {
+        let out = std::process::Command::new(&bin)
+            .args(["--devices", "10", "--quiet", "--run-id", "x"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
