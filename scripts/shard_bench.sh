@@ -8,6 +8,10 @@
 #
 #   scripts/shard_bench.sh [RATE…]      (default 10000 20000 30000 40000 60000)
 #
+# Environment: DURATION (15s), WARMUP (10s), CONNECT_RATE (4000),
+# SOURCE_IPS (127.0.0.2-127.0.0.9), HUB_NICE (0; e.g. -10 to favour the
+# hub over the shards), SKIP_STORM (set: no storm rounds).
+#
 # Results: bench-results/<UTC>_<commit>_shards/ (every report, merged
 # reports, hub process figures, summary.txt).
 set -euo pipefail
@@ -80,7 +84,7 @@ rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 for rate in "${rates[@]}"; do
   log=$tmp/hub-$rate.log
-  "$HUBBIN" --tcp-port 27050 --udp-port 27060 --admin-port 27051 --log-file "$log" --no-console \
+  nice -n "${HUB_NICE:-0}" "$HUBBIN" --tcp-port 27050 --udp-port 27060 --admin-port 27051 --log-file "$log" --no-console \
     >"$tmp/hub-$rate.out" 2>&1 &
   hub=$!
   pids+=($hub)
@@ -110,7 +114,7 @@ cp "$tmp"/submit/hubstorm-*.out "$out/" 2>/dev/null || true
 
 # Connection storm: 5000 devices as fast as they go, beside the bare accept
 # rate, alternating.
-for k in 1 2 3; do
+for k in $( [[ -n ${SKIP_STORM:-} ]] || echo 1 2 3); do
   "$LG" limits --connections 5000 --rounds 1 --datagrams 20000 --quiet --json "$out/storm-limits-$k.json"
   "$LG" --devices 5000 --connect-rate 1000000 --duration 2s --command-every 0 --quiet \
     --out "$out/storm-$k.json" || true
