@@ -9,7 +9,7 @@
 #   scripts/shard_bench.sh [RATE…]      (default 10000 20000 30000 40000 60000)
 #
 # Environment: DURATION (15s), WARMUP (10s), CONNECT_RATE (4000),
-# SOURCE_IPS (127.0.0.2-127.0.0.9), HUB_NICE (0; e.g. -10 to favour the
+# SOURCE_IPS (127.0.0.2-127.0.0.9), COMMAND_EVERY (5s; 0 = no waves), HUB_NICE (0; e.g. -10 to favour the
 # hub over the shards), SKIP_STORM (set: no storm rounds).
 #
 # Results: bench-results/<UTC>_<commit>_shards/ (every report, merged
@@ -101,7 +101,7 @@ for rate in "${rates[@]}"; do
     sbatch --wait --overcommit --ntasks 3 "$root/deploy/slurm/hubstorm.sbatch" \
     --tcp-port 27050 --udp-port 27060 --admin-port 27051 \
     --devices "$DEVICES" --rate "$rate" --connect-rate "${CONNECT_RATE:-4000}" --warmup "${WARMUP:-10s}" --duration "$DURATION" \
-    --seed 1 --command-every 5s --source-ips "${SOURCE_IPS:-127.0.0.2-127.0.0.9}") || echo "rate $rate: job exit $?"
+    --seed 1 --command-every "${COMMAND_EVERY:-5s}" --source-ips "${SOURCE_IPS:-127.0.0.2-127.0.0.9}") || echo "rate $rate: job exit $?"
   t1=$(date +%s.%N)
   c1=$(cpu_s "$hub")
   printf '{"rate": %s, "hub_cpu_s": %s, "wall_s": %s, "hub_rss_hwm_kb": %s, "devices": %s}\n' \
