@@ -69,7 +69,7 @@ pub fn run(
 ) -> Result<Report, RunError> {
     let wall = Instant::now();
     let start_time = rfc3339_now();
-    let snmp_before = UdpSnmp::read();
+    let mut snmp_before = UdpSnmp::read();
     let (hub, addrs) = match cfg.target {
         Target::Embedded => {
             let (h, a) = EmbeddedHub::start(None, cfg.cycle_len).map_err(RunError::Hub)?;
@@ -90,7 +90,10 @@ pub fn run(
                 start::signed_ms(at, SystemTime::now()) / 1000.0
             );
         }
-        start::sleep_until(at, START_DELAY)
+        let slept = start::sleep_until(at, START_DELAY);
+        // Kernel counters from the start, not from the launch.
+        snmp_before = UdpSnmp::read();
+        slept
     });
     let epoch = Instant::now();
     let started_wall = SystemTime::now() + START_DELAY;
