@@ -60,6 +60,38 @@ fn a_broadcast_wave_reports_reached_then_the_tally() {
 }
 
 #[test]
+fn a_prefix_and_id_range_wave_reaches_only_that_generators_devices() {
+    // Two generators on one hub: Sensor001..=005 and Sensor006..=010, plus
+    // a device of another prefix. A wave for 6..=10 reaches only those five.
+    let hub = HubProc::start(&[]);
+    let mut devs: Vec<Device> = (1..=10)
+        .map(|i| Device::register(hub.tcp, &format!("Sensor{i:03}"), "t", false))
+        .collect();
+    let _other = Device::register(hub.tcp, "Probe007", "t", false);
+    assert!(eventually(|| (hub.stats()["registered"] == 11).then_some(())).is_some());
+    let mut admin = hub.admin();
+    let first = admin.cmd("send prefix=Sensor,ids=6-10 ACTIVATE_ALARM");
+    assert_eq!(first["reached"], 5, "{first}");
+    for d in devs.iter_mut().skip(5) {
+        assert_eq!(d.ack_one().trim_end(), "ACTIVATE_ALARM");
+    }
+    let done = admin.read();
+    assert_eq!(
+        (done["acked"].as_u64(), done["failed"].as_u64()),
+        (Some(5), Some(0)),
+        "{done}"
+    );
+    // Only the five got a command: the hub sent exactly five.
+    assert_eq!(hub.stats()["commands_sent"], 5);
+    assert_eq!(admin.cmd("send prefix=Probe SET_INTERVAL 4")["reached"], 1);
+    let bad = admin.cmd("send prefix=Sensor,ids=9-1 ACTIVATE_ALARM");
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(admin.cmd("quit prefix=Sensor,ids=1-2")["closed"], 2);
+    assert!(eventually(|| (hub.stats()["registered"] == 9).then_some(())).is_some());
+    hub.stop();
+}
+
+#[test]
 fn admin_errors_are_one_json_line() {
     let hub = HubProc::start(&[]);
     let mut admin = hub.admin();

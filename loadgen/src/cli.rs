@@ -50,12 +50,16 @@ pub enum Cmd {
 /// Flags of `loadgen merge`.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// Reports to merge (at least two).
-    #[arg(required = true, num_args = 2..)]
+    /// Reports to merge (at least two, or the shards of one run).
+    #[arg(required = true, num_args = 1..)]
     pub reports: Vec<PathBuf>,
     /// Write the merged report here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Merge a run's shards even when some are missing (the merged report's
+    /// `shards.missing` names them).
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// Flags of `loadgen hgrm`.
@@ -175,7 +179,8 @@ pub struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
-    /// Write the JSON report here instead of stdout.
+    /// Write the JSON report here instead of stdout; `{shard}` and `{run}`
+    /// are replaced by the shard index and the run id.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Exit non-zero when any p99 latency exceeds this many milliseconds.
@@ -187,6 +192,9 @@ pub struct RunArgs {
     /// Exit non-zero when fewer devices than this registered.
     #[arg(long)]
     pub min_registered: Option<u32>,
+    /// Shards and a shared start (`--shard`, `--start-at`, …; see `shard`).
+    #[command(flatten)]
+    pub fleet: crate::shard::ShardArgs,
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! of one load exactly, [`hgrm`] exports histograms for HdrHistogram
 //! plotters, [`table`] prints reports side by side for `scripts/compare.sh`.
 //! [`limits_bench`] measures the machine's bare limits beside the hub.
+//! [`shard`] splits one fleet over many processes and machines (`--shard`,
+//! `--start-at`) and checks a merged set of shard reports.
 pub mod accounting;
 pub mod backoff;
 pub mod classic;
@@ -36,6 +38,7 @@ pub mod report;
 pub mod reportfile;
 pub mod rng;
 pub mod run;
+pub mod shard;
 pub mod table;
 pub mod timeline;
 pub mod timestamp;

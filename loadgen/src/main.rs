@@ -10,8 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loadgen::cli::{Cli, Cmd, RunArgs};
-use loadgen::config::RunConfig;
-use loadgen::{limits, machine, run};
+use loadgen::{limits, machine, run, shard};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -29,7 +28,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Merge(a) => offline(
-            loadgen::merge::merge_files(&a.reports)
+            loadgen::merge::merge_files(&a.reports, a.partial)
                 .and_then(|m| loadgen::merge::write(&m, a.out.as_deref()).map_err(Into::into)),
         ),
         Cmd::Hgrm(a) => offline(a.reports.iter().try_for_each(|r| {
@@ -62,13 +61,16 @@ fn offline<E: std::fmt::Display>(r: Result<(), E>) -> ExitCode {
 }
 
 fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
-    let cfg = match RunConfig::from_args(args, machine::cores(), run::clock_seed()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("loadgen: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let env = |k: &str| std::env::var(k).ok();
+    let launched = std::time::SystemTime::now();
+    let (cfg, placement) =
+        match shard::plan(args, &env, machine::cores(), run::clock_seed(), launched) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let cap = limits::probe();
     let ips = cfg.source_ips.len() as u64;
     if let Err(e) = limits::check_fit(u64::from(cfg.devices), cfg.embedded(), ips, cap) {
@@ -76,7 +78,7 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
         return ExitCode::from(2);
     }
     let m = machine::probe(cap.nofile, cap.nofile_hard);
-    let report = match run::run(&cfg, m, argv) {
+    let report = match run::run(&cfg, &placement, m, argv) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("loadgen: {e}");
@@ -90,8 +92,12 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let written = match &args.out {
-        Some(path) => std::fs::write(path, json + "\n"),
+    let written = match args.out.as_deref().map(|t| shard::out_path(t, &placement)) {
+        Some(path) => path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, json + "\n")),
         None => writeln!(std::io::stdout().lock(), "{json}"),
     };
     if let Err(e) = written {

@@ -9,12 +9,18 @@
 //! fleet total, so it may differ as long as the rate *per device* is the
 //! same. Device ranges (`prefix` + `first_id` .. `first_id + devices`) must
 //! not overlap: the same device counted twice is not a merge. A refusal is
-//! one line naming the file and the differing key.
+//! one line naming the file and the differing key. Shard reports (a
+//! `shard` section) must moreover be one whole run: one run id, every
+//! index once, each holding its split's devices, none missing unless
+//! `--partial` (see [`crate::shard::set`]); their `connect_rate`, like
+//! `pace.rate`, must match per device. The merged report's `shards` says
+//! which indices it holds and lacks.
 //!
 //! # How
 //! Counters (`counters`, `devices`, `udp`, `commands`, `cpu`) are summed,
-//! and so is the per-second `timeline`, second by second (`longest_outage_ms`
-//! takes the maximum);
+//! and so is the per-second `timeline`, second by second, each report's
+//! shifted by the whole seconds it started after the earliest
+//! (`run.start.started_unix_ms`; `longest_outage_ms` takes the maximum);
 //! histograms are decoded, added and re-encoded, and every percentile is
 //! recomputed from the merged histogram (never averaged). Derived figures
 //! are recomputed: `udp.datagrams_per_s` (sent ÷ duration), `udp.identity`,
@@ -61,7 +67,9 @@ impl fmt::Display for MergeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MergeError::File(e) => e.fmt(f),
-            MergeError::TooFew => f.write_str("merge needs at least two reports"),
+            MergeError::TooFew => {
+                f.write_str("merge needs at least two reports (or one run's shards)")
+            }
             MergeError::Incompatible(s) => write!(f, "cannot merge: {s}"),
         }
     }
@@ -79,13 +87,14 @@ fn shape(s: String) -> MergeError {
     MergeError::File(FileError::Shape(s))
 }
 
-/// Loads and merges the reports at `paths`.
-pub fn merge_files(paths: &[PathBuf]) -> Result<Value, MergeError> {
+/// Loads and merges the reports at `paths`; `partial` lets a run's shard
+/// set merge with shards missing.
+pub fn merge_files(paths: &[PathBuf], partial: bool) -> Result<Value, MergeError> {
     let docs = paths
         .iter()
         .map(|p| load(p).map(|d| (p.display().to_string(), d)))
         .collect::<Result<Vec<_>, _>>()?;
-    merge(&docs)
+    merge_set(&docs, partial)
 }
 
 fn num(v: &Value, path: &str) -> f64 {
@@ -121,7 +130,13 @@ pub fn compatible(a: &Value, b: &Value, name: &str) -> Result<(), MergeError> {
             continue;
         }
         let (x, y) = (ca.get(k), cb.get(k));
-        let same = if k == "pace" { same_pace(a, b) } else { x == y };
+        let sharded = a.get("shard").is_some_and(|s| !s.is_null());
+        let same = match k.as_str() {
+            "pace" => same_pace(a, b),
+            // A shard's connect rate is its part of the fleet's.
+            "connect_rate" if sharded => same_per_device(a, b, "config.connect_rate"),
+            _ => x == y,
+        };
         if !same {
             let show = |v: Option<&Value>| v.map_or("absent".to_string(), Value::to_string);
             return Err(MergeError::Incompatible(format!(
@@ -142,12 +157,17 @@ fn same_pace(a: &Value, b: &Value) -> bool {
         return false;
     }
     if pa["kind"] == "open_loop" {
-        let per = |v: &Value| num(v, "config.pace.rate") / num(v, "config.devices").max(1.0);
-        let (x, y) = (per(a), per(b));
-        (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+        same_per_device(a, b, "config.pace.rate")
     } else {
         pa == pb
     }
+}
+
+/// The fleet rate at `path` is the same per device (to a relative 1e-9).
+fn same_per_device(a: &Value, b: &Value, path: &str) -> bool {
+    let per = |v: &Value| num(v, path) / num(v, "config.devices").max(1.0);
+    let (x, y) = (per(a), per(b));
+    (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
 }
 
 /// Device number ranges `[first, first + devices)` of the inputs must not
@@ -244,23 +264,60 @@ fn merge_latency(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     Ok(Value::Object(out))
 }
 
-/// Merges already-loaded reports `(name, doc)`; see the module docs.
-/// Adds timeline `b` into `a` second by second (each run's `t_s` counts
-/// from its own start); the longer timeline sets the length.
-fn merge_timeline(a: &mut Value, b: &Value) {
+/// Whole seconds each report started after the earliest, from
+/// `run.start.started_unix_ms` (0 for reports without it).
+fn start_offsets(docs: &[(String, Value)]) -> Vec<u64> {
+    let starts: Vec<Option<u64>> = docs
+        .iter()
+        .map(|(_, d)| d["run"]["start"]["started_unix_ms"].as_u64())
+        .collect();
+    let Some(earliest) = starts.iter().flatten().min().copied() else {
+        return vec![0; docs.len()];
+    };
+    starts
+        .iter()
+        .map(|s| s.map_or(0, |s| (s - earliest + 500) / 1000))
+        .collect()
+}
+
+/// Adds timeline `b` into `a` second by second, `b` shifted `offset` s
+/// later (each run's `t_s` counts from its own start; the merged one from
+/// the earliest start); the longer timeline sets the length.
+fn merge_timeline(a: &mut Value, b: &Value, offset: u64) {
     let (Some(a), Some(b)) = (a.as_array_mut(), b.as_array()) else {
         return;
     };
     for (i, sample) in b.iter().enumerate() {
-        match a.get_mut(i) {
+        let at = i + offset as usize;
+        while a.len() < at {
+            let t = a.len() as u64 + 1;
+            a.push(json!({"t_s": t}));
+        }
+        match a.get_mut(at) {
             Some(mine) => sum_into(mine, sample, &["t_s"]),
-            None => a.push(sample.clone()),
+            None => {
+                let mut s = sample.clone();
+                s["t_s"] = json!(at as u64 + 1);
+                a.push(s);
+            }
         }
     }
 }
 
+/// Merges already-loaded reports `(name, doc)`; see the module docs.
 pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
-    if docs.len() < 2 {
+    merge_set(docs, false)
+}
+
+/// [`merge`], first checking that shard reports are one whole run
+/// ([`crate::shard::set`]); `partial` lets missing shards through.
+pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, MergeError> {
+    if docs.is_empty() {
+        return Err(MergeError::TooFew);
+    }
+    let set = crate::shard::set::check(docs, partial)?;
+    // One report merges only as a whole (1/1) or partial shard set.
+    if docs.len() < 2 && set.is_none() {
         return Err(MergeError::TooFew);
     }
     let first = &docs[0].1;
@@ -270,6 +327,11 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     disjoint_ranges(docs)?;
     let external = first["config"]["target"]["kind"] == "external";
     let mut m = first.clone();
+    let offsets = start_offsets(docs);
+    m["timeline"] = json!([]);
+    for ((_, d), &o) in docs.iter().zip(&offsets) {
+        merge_timeline(&mut m["timeline"], &d["timeline"], o);
+    }
     for (_, d) in &docs[1..] {
         sum_into(&mut m["counters"], &d["counters"], &[]);
         sum_into(
@@ -281,7 +343,6 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
             let ours = m["devices"]["longest_outage_ms"].as_u64().unwrap_or(0);
             m["devices"]["longest_outage_ms"] = json!(ours.max(theirs));
         }
-        merge_timeline(&mut m["timeline"], &d["timeline"]);
         sum_into(&mut m["udp"], &d["udp"], &["datagrams_per_s", "identity"]);
         sum_into(&mut m["commands"], &d["commands"], &["errors", "wave_list"]);
         sum_into(&mut m["cpu"], &d["cpu"], &[]);
@@ -336,6 +397,27 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     m["config"]["devices"] = json!(devices);
     m["config"]["first_id"] = json!(first_id);
     m["devices"]["requested"] = json!(devices);
+    if let Some(set) = &set {
+        let rate: f64 = docs
+            .iter()
+            .map(|(_, d)| num(d, "config.connect_rate"))
+            .sum();
+        m["config"]["connect_rate"] = json!(rate);
+        m["shard"] = Value::Null;
+        m["shards"] = serde_json::to_value(set).map_err(|e| shape(e.to_string()))?;
+    }
+    if let Some(earliest) = docs
+        .iter()
+        .filter_map(|(_, d)| d["run"]["start"]["started_unix_ms"].as_u64())
+        .min()
+    {
+        m["run"]["start"]["started_unix_ms"] = json!(earliest);
+        let worst = docs
+            .iter()
+            .filter_map(|(_, d)| d["run"]["start"]["skew_ms"].as_f64())
+            .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+        m["run"]["start"]["skew_ms"] = json!(worst);
+    }
     if m["config"]["pace"]["kind"] == "open_loop" {
         let rate: f64 = docs.iter().map(|(_, d)| num(d, "config.pace.rate")).sum();
         m["config"]["pace"]["rate"] = json!(rate);
@@ -393,6 +475,9 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
                     "command_line": d["run"]["command_line"],
                     "first_id": d["config"]["first_id"],
                     "devices": d["config"]["devices"],
+                    "shard": d["shard"]["index"],
+                    "run_id": d["run"]["run_id"],
+                    "start": d["run"]["start"],
                 })
             })
             .collect(),
@@ -540,6 +625,66 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("config.pace"));
+    }
+
+    /// `report()` as shard `index` of 2 of a 20-device fleet in run `r`,
+    /// started `start_ms` after the epoch.
+    fn shard_report(index: u32, start_ms: u64) -> Value {
+        let mut d = report(1 + 10 * u64::from(index), 10, 100, 200, 50);
+        d["config"]["connect_rate"] = json!(50.0);
+        d["run"]["run_id"] = json!("r");
+        d["run"]["start"] = json!({"started_unix_ms": start_ms, "skew_ms": start_ms as f64});
+        d["shard"] = json!({"index": index, "count": 2, "engine": "slurm",
+            "fleet_devices": 20, "fleet_first_id": 1, "fleet_seed": 7,
+            "fleet_rate": null, "fleet_connect_rate": 100.0});
+        d["timeline"] = json!([{"t_s": 1, "datagrams_sent": 10}, {"t_s": 2, "datagrams_sent": 20}]);
+        d
+    }
+
+    #[test]
+    fn shards_merge_with_timelines_on_the_common_start() {
+        // Shard 1 started 2 s after shard 0: its second 1 is the set's 3.
+        let m = merge(&docs(vec![shard_report(1, 2_000), shard_report(0, 0)])).unwrap();
+        assert_eq!(
+            m["timeline"],
+            json!([{"t_s": 1, "datagrams_sent": 10}, {"t_s": 2, "datagrams_sent": 20},
+                   {"t_s": 3, "datagrams_sent": 10}, {"t_s": 4, "datagrams_sent": 20}])
+        );
+        assert_eq!(m["shards"]["present"], json!([0, 1]));
+        assert_eq!(m["shards"]["partial"], false);
+        assert_eq!(m["config"]["connect_rate"], 100.0);
+        assert_eq!(m["run"]["start"]["started_unix_ms"], 0);
+        assert_eq!(m["run"]["start"]["skew_ms"], 2000.0);
+        assert!(m["shard"].is_null());
+        // Within a second, no shift.
+        let m = merge(&docs(vec![shard_report(0, 0), shard_report(1, 400)])).unwrap();
+        assert_eq!(m["timeline"][0]["datagrams_sent"], 20);
+        // A shard's connect rate must be its part of the fleet's.
+        let mut b = shard_report(1, 0);
+        b["config"]["connect_rate"] = json!(80.0);
+        let e = merge(&docs(vec![shard_report(0, 0), b]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.connect_rate"), "{e}");
+    }
+
+    #[test]
+    fn a_partial_set_says_what_it_lacks() {
+        let mut d = shard_report(0, 0);
+        d["shard"]["count"] = json!(3);
+        d["shard"]["fleet_devices"] = json!(30);
+        let mut e = shard_report(2, 0);
+        e["shard"] = d["shard"].clone();
+        e["shard"]["index"] = json!(2);
+        e["config"]["first_id"] = json!(21);
+        let err = merge(&docs(vec![d.clone(), e.clone()]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shard 1 of 3 missing"), "{err}");
+        let m = merge_set(&docs(vec![d, e]), true).unwrap();
+        assert_eq!(m["shards"]["missing"], json!([1]));
+        assert_eq!(m["shards"]["partial"], true);
+        assert_eq!(m["config"]["devices"], 20);
     }
 
     #[test]

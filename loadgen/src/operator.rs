@@ -1,6 +1,7 @@
 //! The operator: a client of the hub's admin port (a line protocol with one
 //! JSON object per reply line). On its own thread it sends command waves
-//! (`send * SET_INTERVAL n`, `send * ACTIVATE_ALARM`, alternating) every
+//! (`send * SET_INTERVAL n`, `send * ACTIVATE_ALARM`, alternating; a shard
+//! or a generator on a shared hub sends `send prefix=<p>,ids=<a>-<b> …`) every
 //! `--command-every`, waits for each wave's `done` reply, and optionally
 //! `quit`s one device every `--kick-every`. Before writing a wave it stores
 //! the send time in a shared atomic, which the workers read to time command
@@ -254,6 +255,9 @@ pub struct OperatorPlan {
     pub wave_sent_ns: Arc<AtomicU64>,
     /// Seeds the reconnect jitter.
     pub seed: u64,
+    /// Which devices a wave goes to: `*`, or `prefix=<p>,ids=<a>-<b>` when
+    /// other generators share the hub (a shard reaches only its own).
+    pub target: String,
 }
 
 /// Runs the operator until `stop_at`.
@@ -325,12 +329,12 @@ pub fn run(plan: OperatorPlan) -> OperatorLog {
     log
 }
 
-/// Sends one `send * <command>` wave and waits for its `done`.
+/// Sends one `send <target> <command>` wave and waits for its `done`.
 fn wave(admin: &mut Admin, plan: &OperatorPlan, command: &str) -> Result<Wave, AdminError> {
     let sent = Instant::now();
     let ns = sent.duration_since(plan.epoch).as_nanos().max(1) as u64;
     plan.wave_sent_ns.store(ns, Ordering::Release);
-    let result = wave_inner(admin, command, sent);
+    let result = wave_inner(admin, &plan.target, command, sent);
     plan.wave_sent_ns.store(0, Ordering::Release);
     let mut w = result?;
     w.sent_at_ms = sent.duration_since(plan.epoch).as_millis() as u64;
@@ -338,8 +342,13 @@ fn wave(admin: &mut Admin, plan: &OperatorPlan, command: &str) -> Result<Wave, A
     Ok(w)
 }
 
-fn wave_inner(admin: &mut Admin, command: &str, sent: Instant) -> Result<Wave, AdminError> {
-    admin.send_line(&format!("send * {command}"))?;
+fn wave_inner(
+    admin: &mut Admin,
+    target: &str,
+    command: &str,
+    sent: Instant,
+) -> Result<Wave, AdminError> {
+    admin.send_line(&format!("send {target} {command}"))?;
     let deadline = sent + WAVE_TIMEOUT;
     let first = check_ok(admin.next_json(deadline, "the wave reply")?)?;
     let id = first
@@ -411,7 +420,7 @@ mod tests {
             r#"{"ok":true,"wave":7,"done":true,"reached":3,"acked":2,"timed_out":1,"failed":0,"elapsed_us":900}"#,
         ]);
         let mut a = Admin::connect(addr).unwrap();
-        let w = wave_inner(&mut a, "ACTIVATE_ALARM", Instant::now()).unwrap();
+        let w = wave_inner(&mut a, "*", "ACTIVATE_ALARM", Instant::now()).unwrap();
         assert_eq!(
             (w.id, w.reached, w.acked, w.timed_out, w.elapsed_us, w.done),
             (7, 3, 2, 1, 900, true)
@@ -456,6 +465,7 @@ mod tests {
             stop_at: now + Duration::from_millis(800),
             wave_sent_ns: Arc::new(AtomicU64::new(0)),
             seed: 1,
+            target: "*".into(),
         });
         assert_eq!(log.reconnects, 1, "{log:?}");
         assert!(log.kicks >= 5, "{log:?}");

@@ -17,6 +17,8 @@ use crate::histo::{Kind, Latencies, LatencySummary};
 use crate::machine::{Machine, UdpSnmp};
 use crate::operator::{OperatorLog, Wave};
 use crate::outage::OutageSummary;
+use crate::shard::start::StartInfo;
+use crate::shard::ShardInfo;
 use crate::timeline::Sample;
 
 /// Version of the report layout.
@@ -26,6 +28,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Report {
     pub schema_version: u32,
     pub run: RunInfo,
+    /// This report's shard of a bigger fleet (`null` unsharded).
+    pub shard: Option<ShardInfo>,
     pub config: RunConfig,
     pub devices: Devices,
     pub udp: Udp,
@@ -62,6 +66,10 @@ pub struct RunInfo {
     pub hub_admin: String,
     /// Wall time from start to report, seconds.
     pub wall_s: f64,
+    /// Names the run; every shard of one run has the same.
+    pub run_id: String,
+    /// The requested start instant and how late this process began.
+    pub start: StartInfo,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,6 +210,7 @@ pub struct Inputs<'a> {
     pub timeline: Vec<Sample>,
     /// `None` when the fleet never fully registered.
     pub outages: Option<OutageSummary>,
+    pub shard: Option<ShardInfo>,
 }
 
 impl Report {
@@ -291,6 +300,7 @@ impl Report {
             counters: c,
             timeline: i.timeline,
             run: i.run,
+            shard: i.shard,
             config: i.cfg.clone(),
             breaches: Vec::new(),
             ok: true,

@@ -23,6 +23,8 @@ use crate::outage;
 use crate::progress::{Mode, Progress};
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
+use crate::shard::start::{self, StartInfo};
+use crate::shard::Placement;
 use crate::timeline::Timeline;
 use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
@@ -58,10 +60,16 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// Carries out the run described by `cfg`; `machine` is reported as is.
-pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Report, RunError> {
+/// `placement` says which shard this is, when to start and where waves go.
+pub fn run(
+    cfg: &RunConfig,
+    placement: &Placement,
+    machine: Machine,
+    argv: Vec<String>,
+) -> Result<Report, RunError> {
     let wall = Instant::now();
     let start_time = rfc3339_now();
-    let snmp_before = UdpSnmp::read();
+    let mut snmp_before = UdpSnmp::read();
     let (hub, addrs) = match cfg.target {
         Target::Embedded => {
             let (h, a) = EmbeddedHub::start(None, cfg.cycle_len, &cfg.hub_recorder)
@@ -71,7 +79,25 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         Target::External { tcp, udp, admin } => (None, HubAddrs { tcp, udp, admin }),
     };
 
+    let waited = placement.start_at.map(|at| {
+        if !cfg.quiet {
+            let what = placement
+                .shard
+                .as_ref()
+                .map_or(String::new(), |s| format!("shard {}/{} ", s.index, s.count));
+            eprintln!(
+                "loadgen: {what}waiting for the start at {} ({:.1} s)",
+                start::format(at),
+                start::signed_ms(at, SystemTime::now()) / 1000.0
+            );
+        }
+        let slept = start::sleep_until(at, START_DELAY);
+        // Kernel counters from the start, not from the launch.
+        snmp_before = UdpSnmp::read();
+        slept
+    });
     let epoch = Instant::now();
+    let started_wall = SystemTime::now() + START_DELAY;
     let start = epoch + START_DELAY;
     let measure_from = start + cfg.warmup;
     let stop_at = measure_from + cfg.duration;
@@ -139,6 +165,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         stop_at,
         wave_sent_ns,
         seed: cfg.seed,
+        target: placement.wave_target.clone(),
     };
     let op = std::thread::Builder::new()
         .name("lg-operator".into())
@@ -252,6 +279,15 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         hub_udp: addrs.udp.to_string(),
         hub_admin: addrs.admin.to_string(),
         wall_s: wall.elapsed().as_secs_f64(),
+        run_id: placement.run_id.clone(),
+        start: StartInfo {
+            requested: placement.start_at.map(start::format),
+            started_unix_ms: start::unix_ms(started_wall),
+            skew_ms: placement
+                .start_at
+                .map(|at| start::signed_ms(started_wall, at)),
+            waited_ms: waited.map_or(0, |w| w.as_millis() as u64),
+        },
     };
     Ok(Report::build(Inputs {
         cfg,
@@ -272,6 +308,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         time_to_register_all_ms,
         timeline: timeline.into_samples(),
         outages,
+        shard: placement.shard.clone(),
     }))
 }
 

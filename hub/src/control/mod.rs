@@ -11,10 +11,12 @@
 //! - [`device`]: one registered device's command queue and ACK bookkeeping.
 //! - [`wave`]: a multi-device `send` and its tally.
 //! - [`plane`]: [`ControlPlane`] itself.
+//! - [`target`]: which devices an operator `send`/`quit` selects.
 
 pub mod device;
 pub mod events;
 pub mod plane;
+pub mod target;
 pub mod wave;
 
 pub use events::{CloseReason, Event};

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::device::{AckMatch, Device, Pending};
 use super::events::{CloseReason, Event};
+pub use super::target::Target;
 use super::wave::{Outcome, Wave, WaveId, WaveReport};
 use crate::limits;
 use crate::protocol::{Command, DeviceMsg};
@@ -77,14 +78,6 @@ pub enum Action {
     Log(Event),
     /// A wave finished.
     WaveDone(WaveReport),
-}
-
-/// Which devices a `send` targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Device(String),
-    All,
-    Type(String),
 }
 
 /// Counters of the control plane.
@@ -384,10 +377,10 @@ impl ControlPlane {
                 .into_iter()
                 .collect(),
             Target::All => self.devices.keys().cloned().collect(),
-            Target::Type(t) => self
+            _ => self
                 .devices
                 .iter()
-                .filter(|(_, d)| &*d.kind == t.as_str())
+                .filter(|(n, d)| target.selects(n, &d.kind))
                 .map(|(n, _)| n.clone())
                 .collect(),
         };

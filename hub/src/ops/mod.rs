@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! send <device> <command…>     send * <command…>     send type=<type> <command…>
+//! send prefix=<p>[,ids=<a>-<b>] <command…>
 //! quit <device>                list                  stats
 //! shutdown                     help
 //! get <device>                 list type=<type>
 //! history <device> [since=<duration>] [limit=<n>]
 //! ```
-//! `send <target> quit` is the same as `quit <target>`.
+//! `send <target> quit` is the same as `quit <target>`. `prefix=<p>` selects
+//! the names starting with `p`; with `,ids=<a>-<b>` only `p` followed by a
+//! number from `a` to `b` (how a load-generator shard reaches only its own
+//! devices on a shared hub).
 
 use std::fmt;
 
@@ -62,16 +66,48 @@ impl fmt::Display for OpError {
 impl std::error::Error for OpError {}
 
 /// One line of help per command.
-pub const HELP: &str = "commands: send <device|*|type=<type>> <command…> | quit <device|*|type=<type>> | list [type=<type>] | get <device> | history <device> [since=<duration>] [limit=<n>] | stats | shutdown | help";
+pub const HELP: &str = "commands: send <device|*|type=<type>|prefix=<p>[,ids=<a>-<b>]> <command…> | quit <device|*|type=<type>|prefix=<p>[,ids=<a>-<b>]> | list [type=<type>] | get <device> | history <device> [since=<duration>] [limit=<n>] | stats | shutdown | help";
 
-fn target(word: &str) -> Target {
+/// Usage of the `prefix=` target, for its errors.
+const PREFIX_USAGE: &str = "prefix=<p> or prefix=<p>,ids=<first>-<last> (first <= last)";
+
+fn target(word: &str) -> Result<Target, OpError> {
     if word == "*" {
-        Target::All
+        Ok(Target::All)
     } else if let Some(t) = word.strip_prefix("type=") {
-        Target::Type(t.to_string())
+        Ok(Target::Type(t.to_string()))
+    } else if let Some(p) = word.strip_prefix("prefix=") {
+        prefix_target(p)
     } else {
-        Target::Device(word.to_string())
+        Ok(Target::Device(word.to_string()))
     }
+}
+
+/// `<p>` or `<p>,ids=<a>-<b>`; `,` is no identifier byte, so the split is
+/// unambiguous.
+fn prefix_target(p: &str) -> Result<Target, OpError> {
+    let (prefix, ids) = match p.split_once(',') {
+        None => (p, None),
+        Some((prefix, range)) => {
+            let (a, b) = range
+                .strip_prefix("ids=")
+                .and_then(|r| r.split_once('-'))
+                .ok_or(OpError::Usage(PREFIX_USAGE))?;
+            let n = |s: &str| s.parse::<u64>().map_err(|_| OpError::Usage(PREFIX_USAGE));
+            let (a, b) = (n(a)?, n(b)?);
+            if a > b {
+                return Err(OpError::Usage(PREFIX_USAGE));
+            }
+            (prefix, Some((a, b)))
+        }
+    };
+    if prefix.is_empty() || crate::protocol::ident::check(prefix.as_bytes()).is_err() {
+        return Err(OpError::Usage(PREFIX_USAGE));
+    }
+    Ok(Target::Prefix {
+        prefix: prefix.to_string(),
+        ids,
+    })
 }
 
 impl OpCommand {
@@ -85,17 +121,15 @@ impl OpCommand {
                 let (who, text) = rest
                     .split_once(char::is_whitespace)
                     .ok_or(OpError::Usage("send <device|*|type=<type>> <command…>"))?;
+                let target = target(who)?;
                 match Command::parse(text) {
-                    Ok(command) => Ok(OpCommand::Send {
-                        target: target(who),
-                        command,
-                    }),
-                    Err(CommandError::Quit) => Ok(OpCommand::Quit(target(who))),
+                    Ok(command) => Ok(OpCommand::Send { target, command }),
+                    Err(CommandError::Quit) => Ok(OpCommand::Quit(target)),
                     Err(e) => Err(OpError::BadCommand(e)),
                 }
             }
             "quit" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
-                Ok(OpCommand::Quit(target(rest)))
+                Ok(OpCommand::Quit(target(rest)?))
             }
             "quit" => Err(OpError::Usage("quit <device|*|type=<type>>")),
             "list" if rest.is_empty() => Ok(OpCommand::List),
@@ -154,6 +188,23 @@ mod tests {
             OpCommand::parse("quit S1"),
             Ok(OpCommand::Quit(Target::Device("S1".into())))
         );
+        assert_eq!(
+            OpCommand::parse("send prefix=Sensor,ids=7-12 ACTIVATE_ALARM"),
+            Ok(OpCommand::Send {
+                target: Target::Prefix {
+                    prefix: "Sensor".into(),
+                    ids: Some((7, 12))
+                },
+                command: Command::ActivateAlarm
+            })
+        );
+        assert_eq!(
+            OpCommand::parse("quit prefix=Gen2-"),
+            Ok(OpCommand::Quit(Target::Prefix {
+                prefix: "Gen2-".into(),
+                ids: None
+            }))
+        );
         assert_eq!(OpCommand::parse(" stats "), Ok(OpCommand::Stats));
         assert_eq!(OpCommand::parse("list"), Ok(OpCommand::List));
         assert_eq!(OpCommand::parse("shutdown"), Ok(OpCommand::Shutdown));
@@ -192,6 +243,22 @@ mod tests {
                 "SET_INTERVAL takes a whole number of seconds from 1 to 86400",
             ),
             ("quit", "usage: quit <device|*|type=<type>>"),
+            (
+                "send prefix= ACTIVATE_ALARM",
+                "usage: prefix=<p> or prefix=<p>,ids=<first>-<last> (first <= last)",
+            ),
+            (
+                "send prefix=S,ids=9-2 ACTIVATE_ALARM",
+                "usage: prefix=<p> or prefix=<p>,ids=<first>-<last> (first <= last)",
+            ),
+            (
+                "send prefix=S,ids=1-x ACTIVATE_ALARM",
+                "usage: prefix=<p> or prefix=<p>,ids=<first>-<last> (first <= last)",
+            ),
+            (
+                "quit prefix=S,range=1-2",
+                "usage: prefix=<p> or prefix=<p>,ids=<first>-<last> (first <= last)",
+            ),
             (
                 "stats now",
                 "usage: list | stats | shutdown take no arguments",

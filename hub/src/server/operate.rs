@@ -42,15 +42,10 @@ impl EventLoop {
             OpCommand::Quit(target) => {
                 let names: Vec<String> = match &target {
                     Target::Device(n) => vec![n.clone()],
-                    Target::All => self
+                    _ => self
                         .control
                         .devices()
-                        .map(|(n, _, _)| n.to_string())
-                        .collect(),
-                    Target::Type(t) => self
-                        .control
-                        .devices()
-                        .filter(|(_, k, _)| k == t)
+                        .filter(|(n, k, _)| target.selects(n, k))
                         .map(|(n, _, _)| n.to_string())
                         .collect(),
                 };

@@ -1,6 +1,9 @@
 //! Helpers shared by loadgen's integration tests.
 #![allow(dead_code)]
 
+pub mod fleet;
+pub mod slurm;
+
 use serde_json::Value;
 
 /// The `u64` at a dotted path of a report, e.g. `udp.unexplained_loss`.
