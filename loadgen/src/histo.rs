@@ -33,16 +33,20 @@ pub enum Kind {
     StatusRaw,
     /// Hub-side wave time (`elapsed_us` of the wave's `done` reply).
     Wave,
+    /// Intended send time of a datagram → when it was handed to the kernel:
+    /// how far the generator fell behind its own schedule.
+    SendLag,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Connect,
         Kind::CommandDelivery,
         Kind::CommandRtt,
         Kind::Status,
         Kind::StatusRaw,
         Kind::Wave,
+        Kind::SendLag,
     ];
 
     /// Key in the report's `latency_us` object.
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Status => "status",
             Kind::StatusRaw => "status_raw",
             Kind::Wave => "wave",
+            Kind::SendLag => "send_lag",
         }
     }
 }

@@ -18,11 +18,13 @@
 //! [`limits_bench`] measures the machine's bare limits beside the hub.
 pub mod accounting;
 pub mod backoff;
+pub mod checks;
 pub mod classic;
 pub mod cli;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod evidence;
 pub mod hgrm;
 pub mod histo;
 pub mod limits;
@@ -36,6 +38,7 @@ pub mod report;
 pub mod reportfile;
 pub mod rng;
 pub mod run;
+pub mod summary;
 pub mod table;
 pub mod timeline;
 pub mod timestamp;

@@ -1,9 +1,9 @@
 //! `loadgen`: parses the command line and dispatches to a subcommand. The
 //! default subcommand (`run`) validates flags, checks descriptor and port
-//! limits up front, runs the fleet and writes the JSON report; exit code 0
-//! on success, 1 when a threshold is breached (one line on stderr says
-//! which), 2 for bad flags or a fleet that cannot fit, 3 when the run
-//! itself fails.
+//! limits up front, runs the fleet, writes the JSON report and a human
+//! summary on stderr; exit code 0 when every check passed, 1 when a check
+//! failed (one line on stderr says which), 2 for bad flags or a fleet that
+//! cannot fit, 3 when the run itself fails.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -98,11 +98,11 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
         eprintln!("loadgen: cannot write the report: {e}");
         return ExitCode::from(3);
     }
+    if cfg.summary == loadgen::cli::SummaryMode::Text {
+        eprint!("{}", loadgen::summary::render(&report));
+    }
     if !report.ok {
-        eprintln!(
-            "loadgen: threshold breached: {}",
-            report.breaches.join("; ")
-        );
+        eprintln!("loadgen: check failed: {}", report.breaches.join("; "));
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

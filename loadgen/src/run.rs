@@ -16,6 +16,7 @@ use crate::config::{Pace, RunConfig, Target};
 use crate::device::data::Pacing;
 use crate::device::{data_for, Device};
 use crate::embedded::{EmbeddedHub, HubAddrs};
+use crate::evidence::Samples;
 use crate::histo::{Kind, Latencies};
 use crate::machine::{self, Machine, UdpSnmp};
 use crate::operator::{self, OperatorPlan};
@@ -77,6 +78,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let drain_deadline = stop_at + cfg.drain;
     let wave_sent_ns = Arc::new(AtomicU64::new(0));
     let abort = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
 
     let pacing = match cfg.pace {
         Pace::ClosedLoop { .. } => Pacing::Closed {
@@ -89,13 +91,14 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut shards: Vec<Vec<DeviceSpec>> = (0..cfg.threads).map(|_| Vec::new()).collect();
     for i in 0..cfg.devices {
         let connect_at = start + Duration::from_secs_f64(f64::from(i) / cfg.connect_rate);
-        let device = Device::new(
+        let mut device = Device::new(
             cfg.device_name(i).into(),
             cfg.device_type(i).into(),
             connect_at,
             SplitMix64::new(cfg.seed, u64::from(i)),
             data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss),
         );
+        device.grace = cfg.registration_grace;
         let source =
             (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[i as usize % cfg.source_ips.len()]);
         shards[i as usize % cfg.threads].push(DeviceSpec { device, source });
@@ -116,6 +119,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             epoch: start,
             wave_sent_ns: wave_sent_ns.clone(),
             abort: abort.clone(),
+            max_lag: cfg.max_send_lag,
+            release: release.clone(),
         };
         let tx = tx.clone();
         let t = std::thread::Builder::new()
@@ -149,7 +154,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut reg_at: Vec<Option<Instant>> = vec![None; cfg.threads];
     let mut done = vec![false; cfg.threads];
     let mut lat = Latencies::new();
-    let mut progress = Progress::new(Mode::detect(cfg.quiet));
+    let mut samples = vec![Samples::default(); cfg.threads];
+    let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
     let mut timeline = Timeline::new();
     let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
     let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
@@ -170,6 +176,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
                 reg_at[r.worker] = r.all_registered_at;
                 outage_spans.extend_from_slice(&r.outages);
                 outage_open[r.worker] = r.outage_open_since;
+                samples[r.worker] = r.samples;
                 lat.merge(&r.lat);
                 done[r.worker] |= fin;
             }
@@ -187,18 +194,26 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     // The partial last second, so each column sums to the totals.
     timeline.sample(timeline.next_t_s(), &sum(&latest));
     abort.store(true, Ordering::Relaxed);
+    let op_log = op.join().unwrap_or_default();
+    // Finished workers still hold their connections: the hub's count now
+    // is comparable with `up_at_end`.
+    let hub_stats = operator::query(addrs.admin, "stats").ok();
+    release.store(true, Ordering::Release);
+    let workers_reported = done.iter().filter(|&&d| d).count() as u64;
     for t in threads {
         if done.iter().all(|&d| d) {
             let _ = t.join();
         }
     }
-    let op_log = op.join().unwrap_or_default();
     for w in op_log.waves.iter().filter(|w| w.done && w.measured) {
         lat.record_us(Kind::Wave, w.elapsed_us);
     }
     let counters = sum(&latest);
-
-    let hub_stats = operator::query(addrs.admin, "stats").ok();
+    let hub_registered = hub_stats
+        .as_ref()
+        .and_then(|v| v.get("stats")?.get("registered")?.as_u64());
+    let mut evidence = Samples::default();
+    samples.iter().for_each(|s| evidence.merge(s));
     let snmp_delta = match (snmp_before, UdpSnmp::read()) {
         (Some(b), Some(a)) => Some(a.since(&b)),
         _ => None,
@@ -263,6 +278,10 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         time_to_register_all_ms,
         timeline: timeline.into_samples(),
         outages,
+        samples: evidence,
+        workers: cfg.threads as u64,
+        workers_reported,
+        hub_registered,
     }))
 }
 
