@@ -45,6 +45,9 @@ pub const MAY_DIFFER: &[&str] = &[
     "max_p99_ms",
     "max_unexplained_loss",
     "min_registered",
+    "allow_failed_checks",
+    "summary",
+    "progress_every",
 ];
 
 /// Why reports could not be merged.
@@ -379,6 +382,19 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
         .collect();
     m["ok"] = json!(breaches.is_empty());
     m["breaches"] = Value::Array(breaches);
+    // Each part's verdict, named by its file (a merged run passes only if
+    // every part did).
+    m["checks"] = Value::Array(
+        docs.iter()
+            .flat_map(|(n, d)| {
+                d["checks"].as_array().into_iter().flatten().map(move |c| {
+                    let mut c = c.clone();
+                    c["file"] = json!(n);
+                    c
+                })
+            })
+            .collect(),
+    );
     m["run"]["wall_s"] = json!(docs
         .iter()
         .map(|(_, d)| num(d, "run.wall_s"))

@@ -57,7 +57,18 @@ fn small_fleet_accounts_for_every_datagram() {
     let r = report(&out);
 
     // Every required key.
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
+    // Every check passed, each with its figure; fates add up.
+    for c in r["checks"].as_array().expect("checks") {
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    let f = &r["udp"]["fates"];
+    assert_eq!(
+        u(&r, "udp.sent"),
+        u(f, "received") + u(f, "missing") + u(f, "unknown"),
+        "{f}"
+    );
+    assert_eq!(u(f, "unknown"), 0, "{f}");
     for k in [
         "command_line",
         "seed",
@@ -199,9 +210,16 @@ fn thresholds_set_the_exit_code() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    // The summary names both failed thresholds; the last line says why.
     assert!(
-        err.contains("status p99") && err.contains("registered 5 < --min-registered 6"),
+        err.contains("✗ max_p99_ms") && err.contains("✗ min_registered"),
+        "{err}"
+    );
+    let reason = err.lines().last().unwrap_or("");
+    assert!(
+        reason.starts_with("loadgen: check failed:")
+            && reason.contains("max_p99_ms: worst p99 status")
+            && reason.contains("min_registered: registered 5 (minimum 6)"),
         "{err}"
     );
     // The report is still written.
