@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::histo::{decode_histogram, LatencySummary};
-use crate::reportfile::{at, load, FileError};
+use crate::reportfile::{at, load_report, FileError};
 
 /// `config` keys that legitimately differ between the parts of one load.
 pub const MAY_DIFFER: &[&str] = &[
@@ -86,7 +86,7 @@ fn shape(s: String) -> MergeError {
 pub fn merge_files(paths: &[PathBuf]) -> Result<Value, MergeError> {
     let docs = paths
         .iter()
-        .map(|p| load(p).map(|d| (p.display().to_string(), d)))
+        .map(|p| load_report(p).map(|d| (p.display().to_string(), d)))
         .collect::<Result<Vec<_>, _>>()?;
     merge(&docs)
 }

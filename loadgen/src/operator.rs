@@ -12,7 +12,7 @@
 //! jittered backoff until the run ends; actions that fall due while it is
 //! down run as soon as it is back.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,7 +109,10 @@ impl Admin {
         what: &'static str,
     ) -> Result<Value, AdminError> {
         loop {
-            match self.r.read_line(&mut self.partial) {
+            // Bounded: a hub streaming one endless reply line costs at most
+            // MAX_REPLY bytes here, never more.
+            let room = (MAX_REPLY + 1).saturating_sub(self.partial.len()) as u64;
+            match (&mut self.r).take(room.max(1)).read_line(&mut self.partial) {
                 Ok(0) => return Err(AdminError::Io(io::ErrorKind::UnexpectedEof.into())),
                 Ok(_) if self.partial.ends_with('\n') => {
                     let line = std::mem::take(&mut self.partial);
@@ -478,5 +481,29 @@ mod tests {
             query(addr, "quit Nobody"),
             Err(AdminError::Refused(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn an_endless_reply_line_is_refused_at_the_cap() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            while s.write_all(&chunk).is_ok() {}
+        });
+        let mut a = Admin::connect(addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        match a.next_json(deadline, "a reply") {
+            Err(AdminError::Refused(r)) => assert!(r.contains("too long"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(a.partial.len() <= MAX_REPLY + 1, "{}", a.partial.len());
     }
 }

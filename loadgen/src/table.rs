@@ -285,6 +285,8 @@ pub fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<(), FileError> 
         if d.get("kind").and_then(Value::as_str) == Some("limits") {
             limits.push((name, d));
         } else if d.get("udp").is_some() {
+            crate::reportfile::check_report(&d)
+                .map_err(|e| FileError::Shape(format!("{name}: {e}")))?;
             reports.push((name, d));
         } else {
             return Err(FileError::Shape(format!(
