@@ -392,6 +392,10 @@ pub fn parse_source_ips(s: &str, allow_remote: bool) -> Result<Vec<Ipv4Addr>, Co
 }
 
 #[cfg(test)]
+#[path = "config_props.rs"]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::{Cli, Cmd};

@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod checks;
 pub mod classic;
 pub mod cli;
+pub mod cli_error;
 pub mod config;
 pub mod device;
 pub mod embedded;

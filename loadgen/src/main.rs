@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => return hub::config::clap_failure("loadgen", e),
+        Err(e) => return loadgen::cli_error::report("loadgen", e, &argv),
     };
     match cli.into_cmd() {
         Cmd::Run(args) => run_cmd(&args, argv),
