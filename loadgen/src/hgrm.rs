@@ -84,6 +84,9 @@ pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf
         .map(Path::to_path_buf)
         .or_else(|| report.parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(dir.clone(), e))?;
+    }
     let lat = doc
         .get("latency_us")
         .and_then(Value::as_object)

@@ -32,12 +32,15 @@ fn main() -> ExitCode {
             loadgen::merge::merge_files(&a.reports)
                 .and_then(|m| loadgen::merge::write(&m, a.out.as_deref()).map_err(Into::into)),
         ),
-        Cmd::Hgrm(a) => offline(a.reports.iter().try_for_each(|r| {
-            for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
-                println!("{}", p.display());
-            }
-            Ok::<(), loadgen::reportfile::FileError>(())
-        })),
+        Cmd::Hgrm(a) => offline(
+            (a.reports.iter().try_for_each(|r| {
+                for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
+                    println!("{}", p.display());
+                }
+                Ok::<(), loadgen::reportfile::FileError>(())
+            }))
+            .map(|()| eprintln!("loadgen hgrm: the files above; values in microseconds (µs)")),
+        ),
         Cmd::Table(a) => offline(loadgen::table::run(&a.files, a.data_dir.as_deref())),
         Cmd::Limits(a) => match loadgen::limits_bench::run(&a) {
             Ok(()) => ExitCode::SUCCESS,

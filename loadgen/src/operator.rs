@@ -247,6 +247,9 @@ fn connect(
 pub struct OperatorPlan {
     pub admin: SocketAddr,
     pub command_every: Option<Duration>,
+    /// When the first wave goes out (default: one `command_every` after
+    /// `epoch`); a short run sends it as soon as the fleet should be up.
+    pub first_wave: Option<Instant>,
     pub set_interval: u32,
     pub kick_every: Option<Duration>,
     /// Devices to `quit`, taken round robin.
@@ -268,7 +271,9 @@ pub fn run(plan: OperatorPlan) -> OperatorLog {
     let mut rng = SplitMix64::new(plan.seed, RNG_STREAM);
     let mut backoff = Backoff::new(ADMIN_RETRY_BASE, ADMIN_RETRY_MAX);
     let mut link = connect(&plan, &mut log, &mut backoff, &mut rng);
-    let mut next_wave = plan.command_every.map(|d| plan.epoch + d);
+    let mut next_wave = plan
+        .command_every
+        .map(|d| plan.first_wave.unwrap_or(plan.epoch + d));
     let mut next_kick = plan.kick_every.map(|d| plan.epoch + d);
     let mut kick_i = 0usize;
     let mut alarm_next = false;
@@ -451,6 +456,7 @@ mod tests {
         let log = run(OperatorPlan {
             admin: flaky_admin(),
             command_every: None,
+            first_wave: None,
             set_interval: 1,
             kick_every: Some(Duration::from_millis(50)),
             kick_names: vec!["Sensor1".into()],

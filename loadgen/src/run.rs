@@ -24,7 +24,7 @@ use crate::outage;
 use crate::progress::{Mode, Progress};
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
-use crate::timeline::Timeline;
+use crate::timeline::{p99, Timeline};
 use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
 /// Delay between planning and the first connect, so every thread is up.
@@ -133,6 +133,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let op_plan = OperatorPlan {
         admin: addrs.admin,
         command_every: cfg.command_every,
+        first_wave: first_wave(cfg, start, measure_from, stop_at),
         set_interval: cfg.set_interval,
         kick_every: cfg.kick_every,
         kick_names: (0..cfg.devices.min(64))
@@ -157,6 +158,8 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     let mut samples = vec![Samples::default(); cfg.threads];
     let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
     let mut timeline = Timeline::new();
+    // STATUS latencies of the second being sampled.
+    let mut second_status = crate::histo::new_histogram();
     let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
     let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
     // Just after whole seconds from the start, when the workers report, so
@@ -178,6 +181,7 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
                 outage_open[r.worker] = r.outage_open_since;
                 samples[r.worker] = r.samples;
                 lat.merge(&r.lat);
+                let _ = second_status.add(r.lat.get(Kind::Status));
                 done[r.worker] |= fin;
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -187,12 +191,13 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
             next_progress += PROGRESS_EVERY;
             let total = sum(&latest);
             progress.update(start.elapsed(), cfg.devices, &total, &lat);
-            timeline.sample(timeline.next_t_s(), &total);
+            timeline.sample(timeline.next_t_s(), &total, p99(&second_status));
+            second_status.reset();
         }
     }
     progress.finish();
     // The partial last second, so each column sums to the totals.
-    timeline.sample(timeline.next_t_s(), &sum(&latest));
+    timeline.sample(timeline.next_t_s(), &sum(&latest), p99(&second_status));
     abort.store(true, Ordering::Relaxed);
     let op_log = op.join().unwrap_or_default();
     // Finished workers still hold their connections: the hub's count now
@@ -283,6 +288,38 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         workers_reported,
         hub_registered,
     }))
+}
+
+/// Slack after the planned ramp-up before a short run's first wave.
+pub const FIRST_WAVE_SLACK: Duration = Duration::from_millis(500);
+
+/// The first wave: one `--command-every` after the start, or, when that
+/// would leave no measured wave, as soon as the fleet should be up and the
+/// warm-up is over. `None` (and a one-line notice) when even that is past
+/// the stop.
+fn first_wave(
+    cfg: &RunConfig,
+    start: Instant,
+    measure_from: Instant,
+    stop_at: Instant,
+) -> Option<Instant> {
+    let every = cfg.command_every?;
+    let regular = start + every;
+    if regular < stop_at {
+        return Some(regular);
+    }
+    let ramp = Duration::from_secs_f64(f64::from(cfg.devices) / cfg.connect_rate);
+    let early = (start + ramp + FIRST_WAVE_SLACK).max(measure_from);
+    if early < stop_at {
+        Some(early)
+    } else {
+        eprintln!(
+            "loadgen: no command wave fits: the fleet is up about {:.1} s into a {:.1} s run",
+            (early - start).as_secs_f64(),
+            (stop_at - start).as_secs_f64()
+        );
+        None
+    }
 }
 
 fn sum(v: &[Counters]) -> Counters {

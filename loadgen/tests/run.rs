@@ -277,3 +277,45 @@ fn open_loop_rate_reports_corrected_and_raw_latency() {
         u(&r, "latency_us.status_raw.count")
     );
 }
+
+#[test]
+fn a_run_shorter_than_command_every_still_measures_a_wave() {
+    // Default --command-every is 5 s; the run is 2 s.
+    let out = loadgen(&["--devices", "10", "--duration", "2s", "--interval", "200ms"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert!(u(&r, "commands.waves") >= 1, "{}", r["commands"]);
+    assert_eq!(u(&r, "commands.acked"), u(&r, "commands.sent"));
+    assert!(u(&r, "latency_us.command_rtt.count") >= 1);
+}
+
+#[test]
+fn open_loop_overload_ends_on_time_and_says_so() {
+    // Far more than a debug build can send: the run must still stop on
+    // time, and the verdict must blame the generator, not the hub.
+    let t = std::time::Instant::now();
+    let out = loadgen(&[
+        "--devices",
+        "200",
+        "--rate",
+        "2000000",
+        "--duration",
+        "2s",
+        "--command-every",
+        "0",
+        "--status-timeout",
+        "1s",
+    ]);
+    let took = t.elapsed();
+    let r = report(&out);
+    assert!(took < std::time::Duration::from_secs(12), "took {took:?}");
+    assert_eq!(r["generator"]["saturated"], true, "{}", r["generator"]);
+    assert_eq!(r["udp"]["unexplained_loss"], 0, "{}", r["udp"]);
+    assert_eq!(r["ok"], false);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r["udp"]["identity"], "ok", "{}", r["udp"]);
+}
