@@ -77,6 +77,10 @@ pub fn fits(st: &Status, sent: u64, all: u64) -> bool {
 }
 
 #[cfg(test)]
+#[path = "verify_cost.rs"]
+mod cost;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
