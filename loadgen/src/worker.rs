@@ -50,6 +50,12 @@ pub const SEND_BATCH: usize = 64;
 /// Timer calls per loop pass before the loop re-reads the clock, polls and
 /// checks the stop again; an overloaded worker so never spins past the end.
 pub const TIMER_BATCH: usize = 512;
+/// Send buffer of a device's TCP connection. A device writes only its
+/// registration line and ACKs (21 bytes each, one per command), so a small
+/// fixed buffer costs nothing, bounds kernel memory per device, and lets a
+/// hub that stops reading show up within a few hundred ACKs instead of
+/// megabytes of autotuned buffer.
+pub const DEVICE_SNDBUF: usize = 16 * 1024;
 /// Longest a finished worker keeps its connections for the final stats.
 pub const MAX_RELEASE_WAIT: Duration = Duration::from_secs(15);
 /// Bytes one device may receive in one read burst. A correct hub sends one
@@ -437,6 +443,7 @@ impl Worker {
         )?;
         s.set_reuse_address(true)?;
         s.set_nodelay(true)?;
+        s.set_send_buffer_size(DEVICE_SNDBUF)?;
         s.set_nonblocking(true)?;
         if let Some(ip) = src {
             s.bind(&SocketAddr::new(ip, 0).into())?;

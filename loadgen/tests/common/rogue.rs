@@ -31,8 +31,9 @@ pub enum Flaw {
     EndlessLine,
     /// After registration, commands as fast as the socket takes them.
     CommandFlood,
-    /// Sends commands in modest bursts (15 KB every 5 ms, under the flood
-    /// cap) and never reads the ACKs.
+    /// Sends commands in small bursts (50 every 5 ms: a 200 ms stall of
+    /// loadgen still reads under the 64 KiB flood cap) and never reads the
+    /// ACKs.
     SlowReader,
     /// A correct data side, but the admin port accepts and never answers.
     AdminSilent,
@@ -181,7 +182,7 @@ fn device_conn(mut s: TcpStream, flaw: Flaw, registered: &AtomicU64, stop: &Atom
             }
             Flaw::SlowReader => {
                 thread::sleep(Duration::from_millis(5));
-                s.write_all(&commands[..15 * 1000])
+                s.write_all(&commands[..15 * 50])
             }
             _ => match s.read(&mut buf) {
                 Ok(0) => break,
