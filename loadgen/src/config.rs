@@ -158,7 +158,10 @@ impl RunConfig {
             hub::protocol::ident::check(t.as_bytes())
                 .map_err(|e| bad(format!("--types: `{t}`: {e}")))?;
         }
-        let last = a.first_id + u64::from(a.devices) - 1;
+        let last = a
+            .first_id
+            .checked_add(u64::from(a.devices) - 1)
+            .ok_or_else(|| bad("--first-id: the last device number would overflow"))?;
         let id_width = last.to_string().len().max(2);
         let longest = format!("{}{:0w$}", a.prefix, last, w = id_width);
         if longest.len() > MAX_IDENT {

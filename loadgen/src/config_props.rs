@@ -57,6 +57,7 @@ proptest! {
         interval in duration_text(),
         status_timeout in duration_text(),
         lag in wild(),
+        first_id in prop_oneof![Just(0u64), Just(1), Just(u64::MAX - 3), Just(u64::MAX)],
     ) {
         let mut v: Vec<String> = [
             "--devices", &devices.to_string(),
@@ -66,6 +67,7 @@ proptest! {
             "--interval", &interval,
             "--status-timeout", &status_timeout,
             "--max-send-lag-ms", &lag.to_string(),
+            "--first-id", &first_id.to_string(),
         ].iter().map(|s| s.to_string()).collect();
         if let Some(r) = rate {
             v.push("--rate".into());
