@@ -102,7 +102,7 @@ pub fn line(elapsed: Duration, devices: u32, rate: f64, c: &Counters, lat: &Late
         0.0
     };
     format!(
-        "[{:>5.1}s] up {}/{} | {:.0} dgram/s | sent {} inj {} ({loss:.2}%) missing {} unexplained {} | p99 ms: status {} cmd {} connect {}",
+        "[{:>5.1}s] up {}/{} | {:.0} dgram/s | sent {} inj {} ({loss:.2}%) missing {} unexplained {} unknown {} invalid {} | p99 ms: status {} cmd {} connect {}",
         elapsed.as_secs_f64(),
         c.up,
         devices,
@@ -111,6 +111,8 @@ pub fn line(elapsed: Duration, devices: u32, rate: f64, c: &Counters, lat: &Late
         c.injected_drops,
         c.reported_missing,
         c.unexplained_loss(),
+        c.fate_unknown,
+        c.status_invalid,
         p99_ms(lat, Kind::Status),
         p99_ms(lat, Kind::CommandRtt),
         p99_ms(lat, Kind::Connect),

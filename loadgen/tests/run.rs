@@ -319,3 +319,32 @@ fn open_loop_overload_ends_on_time_and_says_so() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(r["udp"]["identity"], "ok", "{}", r["udp"]);
 }
+
+#[test]
+fn stderr_has_a_progress_line_a_second_and_summary_none_silences_the_summary() {
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["--devices", "5", "--duration", "3s", "--interval", "200ms"])
+            .args(["--command-every", "0"])
+            .args(extra)
+            .output()
+            .expect("run loadgen")
+    };
+    // stderr is a pipe here, not a terminal: plain lines, one per second.
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let progress = err.lines().filter(|l| l.starts_with('[')).count();
+    assert!(progress >= 3, "{err}");
+    assert!(
+        err.contains("  checks") && err.contains("verdict: ok"),
+        "{err}"
+    );
+    let out = run(&["--summary", "none", "--progress-every", "10s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("checks") && !err.contains("verdict"), "{err}");
+    assert!(
+        err.lines().filter(|l| l.starts_with('[')).count() <= 1,
+        "{err}"
+    );
+}
