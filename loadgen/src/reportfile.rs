@@ -153,6 +153,33 @@ mod tests {
         assert!(check_report(&json!([1, 2])).is_err());
     }
 
+    /// What the fuzz target (`loadgen/fuzz`) does, on its seed corpus plus
+    /// a few hostile cuts of it: every call returns, none panics.
+    #[test]
+    fn the_fuzz_targets_calls_survive_the_corpus() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/report");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            for cut in [bytes.len(), bytes.len() / 2, 7, 0] {
+                let data = &bytes[..cut.min(bytes.len())];
+                if let Ok(s) = std::str::from_utf8(data) {
+                    let _ = crate::histo::decode_histogram(s.trim());
+                }
+                if let Ok(v) = parse_report_bytes(data) {
+                    if check_report(&v).is_ok() {
+                        for k in v["latency_us"].as_object().into_iter().flatten() {
+                            let _ =
+                                crate::histo::decode_histogram(k.1["hist"].as_str().unwrap_or(""));
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n >= 2, "the corpus holds valid reports");
+    }
+
     #[test]
     fn a_file_over_the_cap_is_refused_unread() {
         let p = std::env::temp_dir().join(format!("big-report-{}.json", std::process::id()));
