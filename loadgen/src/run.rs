@@ -199,10 +199,10 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
     // The partial last second, so each column sums to the totals.
     timeline.sample(timeline.next_t_s(), &sum(&latest), p99(&second_status));
     abort.store(true, Ordering::Relaxed);
-    let op_log = op.join().unwrap_or_default();
+    let mut op_log = op.join().unwrap_or_default();
     // Finished workers still hold their connections: the hub's count now
     // is comparable with `up_at_end`.
-    let hub_stats = operator::query(addrs.admin, "stats").ok();
+    let hub_stats = final_stats(addrs.admin, &mut op_log);
     release.store(true, Ordering::Release);
     let workers_reported = done.iter().filter(|&&d| d).count() as u64;
     for t in threads {
@@ -288,6 +288,30 @@ pub fn run(cfg: &RunConfig, machine: Machine, argv: Vec<String>) -> Result<Repor
         workers_reported,
         hub_registered,
     }))
+}
+
+/// Attempts at the final `stats` (each bounded by the operator's connect
+/// and reply timeouts), so one reply lost to a loaded machine does not
+/// fail `admin_reachable`, while a silent admin port costs at most this
+/// many timeouts.
+pub const FINAL_STATS_ATTEMPTS: u32 = 2;
+
+/// The hub's `stats`, or `None` with the reason logged as an admin error.
+fn final_stats(
+    admin: std::net::SocketAddr,
+    log: &mut operator::OperatorLog,
+) -> Option<serde_json::Value> {
+    let mut last = None;
+    for _ in 0..FINAL_STATS_ATTEMPTS {
+        match operator::query(admin, "stats") {
+            Ok(v) => return Some(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        log.error(format!("final stats: {e}"));
+    }
+    None
 }
 
 /// Slack after the planned ramp-up before a short run's first wave.
