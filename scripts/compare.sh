@@ -3,9 +3,16 @@
 #
 # Side by side: loadgen reports (and `loadgen limits` files) as a table on
 # stdout (also saved as compare.txt), each column with its ratio to the
-# first; then charts as SVG and PNG, by default next to the first input:
+# first; then charts as SVG and PNG into DIR (default: a fresh folder of its
+# own under $TMPDIR, printed at the end; never next to the inputs, so it
+# never writes into bench-results/). An explicit --out must be empty or new.
 #   spectrum_<kind>   percentile spectrum per latency kind, one line per report
-#                     (log percentile axis, as HdrHistogram's plotter draws it)
+#                     (log percentile axis, as HdrHistogram's plotter draws it);
+#                     a report with fewer than $MIN_SAMPLES (20) samples of a
+#                     kind is left out; titles carry the commit(s) and each
+#                     line's label its sample count
+#   timeline_<stem>   per second of each report: datagrams, STATUS, timeouts,
+#                     devices up, fates missing/unknown, STATUS p99
 #   scenarios         throughput and loss per closed-loop scenario
 #   sweep             open-loop rate sweep: achieved rate, unexplained loss, knee
 # and every histogram as <report>.<kind>.hgrm (HdrHistogram percentile
@@ -22,8 +29,17 @@ if (($# < 1)); then
   exit 2
 fi
 for f in "$@"; do [[ -f $f ]] || { echo "compare.sh: no such file: $f" >&2; exit 2; }; done
-out=${out:-$(dirname "$1")}
+if [[ -z $out ]]; then
+  out=$(mktemp -d "${TMPDIR:-/tmp}/loadgen-compare.XXXXXX")
+elif [[ -d $out && -n $(ls -A "$out") ]]; then
+  echo "compare.sh: $out is not empty; give a fresh --out" >&2
+  exit 2
+fi
 mkdir -p "$out"
+min_samples=${MIN_SAMPLES:-20}
+# The commit(s) of the reports, for chart titles.
+commits=$(grep -ho '"git_commit": *"[0-9a-f]\{7\}' "$@" | sed 's/.*"//' | sort -u | tr '\n' ' ' | sed 's/ $//')
+commits=${commits:-unknown commit}
 
 if ! command -v gnuplot >/dev/null; then
   echo "compare.sh: installing gnuplot-nox" >&2
@@ -55,17 +71,29 @@ plot() { # script, output stem, extra -e assignments
   charts+=("$out/$stem.svg" "$out/$stem.png")
 }
 
-for kind in status command_rtt command_delivery wave connect status_raw; do
-  files="" labels=""
+for kind in status command_rtt command_delivery wave connect status_raw send_lag; do
+  files="" labels="" hidden=""
   while IFS=$'\t' read -r stem label _pace; do
     h="$out/$stem.$kind.hgrm"
-    # Empty histograms have no data lines; leave them out of the chart.
-    if [[ -f $h ]] && grep -qE '^ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+$' "$h"; then
-      files+="$h " labels+="$label "
+    [[ -f $h ]] || continue
+    # The footer: #[Max = …, Total count = N]
+    n=$(sed -n 's/.*Total count *= *\([0-9]*\).*/\1/p' "$h")
+    if ((${n:-0} >= min_samples)); then
+      files+="$h " labels+="$label(n=$n) "
+    elif ((${n:-0} > 0)); then
+      hidden+="$label(n=$n) "
     fi
   done <"$tmp/inputs.tsv"
-  [[ -n $files ]] && plot spectrum.gp "spectrum_$kind" "files='$files'; labels='$labels'; kind='$kind'"
+  [[ -n $hidden ]] && echo "compare.sh: $kind: left out (fewer than $min_samples samples): $hidden" >&2
+  [[ -n $files ]] && plot spectrum.gp "spectrum_$kind" "files='$files'; labels='$labels'; kind='$kind'; commits='$commits'"
 done
+while IFS=$'\t' read -r stem label _pace; do
+  d="$tmp/timeline.$stem.dat"
+  if [[ -f $d ]] && grep -qv '^#' "$d"; then
+    plot timeline.gp "timeline_$stem" "data='$d'; title='$label per second ($commits)'"
+  fi
+done <"$tmp/inputs.tsv"
+
 if grep -qv '^#' "$tmp/scenarios.dat"; then
   plot scenarios.gp scenarios "data='$tmp/scenarios.dat'"
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded coverage-guided fuzz runs of hub's parsers (cargo-fuzz/libFuzzer),
+# Bounded coverage-guided fuzz runs of hub's parsers and loadgen's report reader (cargo-fuzz/libFuzzer),
 # for CI and for people. Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET defaults to 60; targets default to all of them.
 # Installs what it needs on a machine that has only rustup and a C++
@@ -13,10 +13,12 @@ set -euo pipefail
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(framing control datagram status http)
+[ ${#targets[@]} -eq 0 ] && targets=(framing control datagram status http report)
+# Which fuzz crate holds a target (loadgen's report reader lives in loadgen/fuzz).
+fuzz_dir() { case "$1" in report) echo loadgen/fuzz ;; *) echo hub/fuzz ;; esac; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root/hub/fuzz"
+cd "$root"
 
 if ! command -v c++ >/dev/null 2>&1; then
     # libfuzzer-sys compiles libFuzzer (C++).
@@ -32,7 +34,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/hub/fuzz/target}"
-cargo +nightly fuzz build -O
+(cd "$root/hub/fuzz" && cargo +nightly fuzz build -O)
+(cd "$root/loadgen/fuzz" && cargo +nightly fuzz build -O)
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do
@@ -41,6 +44,7 @@ for t in "${targets[@]}"; do
     # -rss_limit_mb keeps a leak from taking the machine; a timeout of 10 s
     # per input catches hangs.
     set +e
+    cd "$root/$(fuzz_dir "$t")"
     cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         >"$scratch/$t.log" 2>&1
@@ -49,7 +53,7 @@ for t in "${targets[@]}"; do
     grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|panicked|SUMMARY|Test unit written' \
         "$scratch/$t.log" || true
     if [ "$status" -ne 0 ]; then
-        echo "fuzz target $t FAILED (exit $status); see hub/fuzz/artifacts/$t/" >&2
+        echo "fuzz target $t FAILED (exit $status); see $(fuzz_dir "$t")/artifacts/$t/" >&2
         exit "$status"
     fi
 done

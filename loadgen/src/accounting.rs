@@ -33,10 +33,29 @@ counters! {
     ever_registered,
     /// Registrations after the hub closed an earlier connection.
     reconnects,
-    /// Connections the hub closed (EOF or error) while the run was live.
+    /// Connections the hub closed (EOF or error) while the run was live,
+    /// after the registration grace (the sum of the four causes below).
     disconnects,
+    /// … by a clean close (EOF).
+    disconnects_eof,
+    /// … by a reset or another socket error.
+    disconnects_reset,
+    /// … after an `ERROR …` line from the hub.
+    disconnects_error_line,
+    /// … by loadgen, because the hub broke the protocol (see `hub_violations`).
+    disconnects_violation,
+    /// Registrations the hub refused: an `ERROR …` reply or a close within
+    /// the registration grace. A refused device does not count as registered.
+    registrations_refused,
+    /// Hub protocol violations that got a device disconnected: a line over
+    /// the line cap, more inbound bytes per read burst than the inbound cap,
+    /// more unanswered commands than the queue cap.
+    hub_violations,
     /// Gauge: devices registered right now.
     up,
+    /// Highest `up` this worker saw (the report's peak sums these, an upper
+    /// bound of the fleet's peak).
+    up_peak,
     /// `ERROR …` lines received from the hub.
     errors_received,
     /// Command lines received.
@@ -83,12 +102,39 @@ counters! {
     injected_not_missing,
     /// STATUS lists cut short with `...`.
     truncated_statuses,
-    /// STATUS whose total is not `--cycle-len`.
-    status_len_mismatch,
     /// STATUS with no cycle waiting for it (late, after a timeout).
     stray_statuses,
-    /// Datagrams from the hub that do not parse as STATUS.
+    /// Datagrams from the hub that do not parse as STATUS (a subset of
+    /// `status_invalid`).
     malformed_statuses,
+    /// STATUS datagrams refused by validation (malformed, wrong total,
+    /// counts that contradict the list): never matched to a cycle.
+    status_invalid,
+    /// Valid STATUS that claimed a SEQ arrived which loadgen never sent to
+    /// the cycle it would match: not matched (it belongs to another cycle).
+    status_unfit,
+    /// STATUS matched while more than one cycle awaited one (open loop,
+    /// no cycle number in STATUS): the match is FIFO, not certain.
+    uncertain_matches,
+    /// Cycles given up when a later cycle's STATUS arrived (their own
+    /// STATUS was lost): like a timeout, their datagrams are `unknown`.
+    status_skipped,
+    // ---- datagram fates (measured cycles) ----
+    /// Sent datagrams a valid STATUS of their cycle counted as received.
+    fate_received,
+    /// Sent datagrams a valid STATUS of their cycle listed missing: real loss.
+    fate_missing,
+    /// Sent datagrams whose cycle got no valid STATUS (timed out, skipped,
+    /// open at the end): their fate is unknown, never counted as explained.
+    fate_unknown,
+    /// Datagrams of a cycle cut short by the stop (never generated; the hub
+    /// reports them missing).
+    cut_at_stop,
+    /// Cut datagrams that belong to closed cycles.
+    cut_in_closed,
+    /// Datagrams sent more than `--max-send-lag-ms` after their intended
+    /// time: the generator could not keep its schedule.
+    late_sends,
     /// Gauge: cycles started and not yet closed, timed out or abandoned
     /// (all cycles, warm-up included).
     in_flight,
@@ -101,6 +147,7 @@ impl Counters {
         self.reported_missing as i64
             - self.injected_in_closed as i64
             - self.send_errors_in_closed as i64
+            - self.cut_in_closed as i64
     }
 
     /// The identities every run must satisfy, whatever the loss:
@@ -113,20 +160,31 @@ impl Counters {
                 self.generated, self.sent, self.injected_drops, self.send_errors
             ));
         }
-        let resolved = self.statuses + self.status_timeouts + self.unseen_cycles + self.open_at_end;
+        let fates = self.fate_received + self.fate_missing + self.fate_unknown;
+        if self.sent != fates {
+            return Err(format!(
+                "sent {} != received {} + missing {} + unknown {}",
+                self.sent, self.fate_received, self.fate_missing, self.fate_unknown
+            ));
+        }
+        let resolved = self.statuses
+            + self.status_timeouts
+            + self.status_skipped
+            + self.unseen_cycles
+            + self.open_at_end;
         if self.cycles_started != resolved {
             return Err(format!(
-                "cycles {} != statuses {} + timeouts {} + unseen {} + open {}",
+                "cycles {} != statuses {} + timeouts {} + skipped {} + unseen {} + open {}",
                 self.cycles_started,
                 self.statuses,
                 self.status_timeouts,
+                self.status_skipped,
                 self.unseen_cycles,
                 self.open_at_end
             ));
         }
-        let expect = (self.statuses - self.status_len_mismatch) * u64::from(cycle_len);
-        if self.status_len_mismatch == 0 && self.reported_received + self.reported_missing != expect
-        {
+        let expect = self.statuses * u64::from(cycle_len);
+        if self.reported_received + self.reported_missing != expect {
             return Err(format!(
                 "received {} + missing {} != statuses × cycle_len {expect}",
                 self.reported_received, self.reported_missing
@@ -167,6 +225,7 @@ mod tests {
             statuses: 2,
             reported_received: 19,
             reported_missing: 1,
+            fate_received: 19,
             ..Default::default()
         };
         assert_eq!(c.identity_holds(10), Ok(()));

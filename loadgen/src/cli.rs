@@ -195,6 +195,39 @@ pub struct RunArgs {
     /// Shards and a shared start (`--shard`, `--start-at`, …; see `shard`).
     #[command(flatten)]
     pub fleet: crate::shard::ShardArgs,
+    /// Admin port host (default: the --hub address), e.g. `::1`.
+    #[arg(long)]
+    pub admin_host: Option<String>,
+    /// Let the named check fail without failing the run (repeatable); the
+    /// names are in the report's `checks` and the summary.
+    #[arg(long, value_name = "NAME")]
+    pub allow_failed_check: Vec<String>,
+    /// The human summary on stderr at the end (`none` silences it).
+    #[arg(long, value_enum, default_value_t = SummaryMode::Text)]
+    pub summary: SummaryMode,
+    /// Interval of the plain progress line when stderr is not a terminal.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub progress_every: Duration,
+    /// A datagram sent later than this after its intended time is late; a
+    /// send-lag p99 above it means the generator could not keep its
+    /// schedule (`generator_saturated`). Default: half the default
+    /// interval, well above the scheduling jitter of a loaded machine
+    /// (~130 ms p99 measured on 2 shared cores) and far below a backlog.
+    #[arg(long, default_value_t = 500.0)]
+    pub max_send_lag_ms: f64,
+    /// An `ERROR …` or a close this soon after registering is a refused
+    /// registration.
+    #[arg(long, default_value = "500ms", value_parser = duration)]
+    pub registration_grace: Duration,
+}
+
+/// `--summary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryMode {
+    /// Checks, devices, datagram fates, rates, latencies and a verdict.
+    Text,
+    None,
 }
 
 #[cfg(test)]

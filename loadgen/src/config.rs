@@ -22,6 +22,19 @@ pub const MAX_THREADS: usize = 64;
 /// Extra drain time after the STATUS timeout, for the last ACKs and STATUSes.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(2);
 
+/// Longest `--duration`, `--warmup` (a week): far beyond any load test,
+/// and far from `Instant` overflow.
+pub const MAX_RUN: Duration = Duration::from_secs(7 * 86_400);
+/// Longest `--status-timeout`, `--drain`, `--interval`, `--kick-every`,
+/// `--command-every`, `--registration-grace`, `--progress-every` (a day).
+pub const MAX_WAIT: Duration = Duration::from_secs(86_400);
+/// Shortest per-device gap between datagrams (`devices / --rate`) and
+/// between connects (`1 / --connect-rate`): below a microsecond the timer
+/// cannot pace it and the worker would only spin.
+pub const MIN_GAP: Duration = Duration::from_micros(1);
+/// Longest ramp-up (`devices / --connect-rate`) and per-device datagram gap.
+pub const MAX_RAMP: Duration = Duration::from_secs(86_400);
+
 /// A flag value that cannot be run, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -111,6 +124,15 @@ pub struct RunConfig {
     pub max_p99_ms: Option<f64>,
     pub max_unexplained_loss: Option<u64>,
     pub min_registered: Option<u32>,
+    /// Checks allowed to fail (`--allow-failed-check`).
+    pub allow_failed_checks: Vec<String>,
+    pub summary: crate::cli::SummaryMode,
+    #[serde(serialize_with = "ser_ms")]
+    pub progress_every: Duration,
+    #[serde(serialize_with = "ser_ms")]
+    pub max_send_lag: Duration,
+    #[serde(serialize_with = "ser_ms")]
+    pub registration_grace: Duration,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -150,7 +172,10 @@ impl RunConfig {
             hub::protocol::ident::check(t.as_bytes())
                 .map_err(|e| bad(format!("--types: `{t}`: {e}")))?;
         }
-        let last = a.first_id + u64::from(a.devices) - 1;
+        let last = a
+            .first_id
+            .checked_add(u64::from(a.devices) - 1)
+            .ok_or_else(|| bad("--first-id: the last device number would overflow"))?;
         let id_width = last.to_string().len().max(2);
         let longest = format!("{}{:0w$}", a.prefix, last, w = id_width);
         if longest.len() > MAX_IDENT {
@@ -160,6 +185,51 @@ impl RunConfig {
             .map_err(|e| bad(format!("--prefix: device name {e}")))?;
         if !(a.connect_rate > 0.0 && a.connect_rate.is_finite()) {
             return Err(bad("--connect-rate must be a positive number"));
+        }
+        let per_connect = 1.0 / a.connect_rate;
+        if per_connect < MIN_GAP.as_secs_f64() {
+            return Err(bad("--connect-rate: more than one connect per microsecond"));
+        }
+        if f64::from(a.devices) * per_connect > MAX_RAMP.as_secs_f64() {
+            return Err(bad(format!(
+                "--connect-rate: the ramp-up (devices / rate) would exceed {} s",
+                MAX_RAMP.as_secs()
+            )));
+        }
+        for (flag, d, max) in [
+            ("--duration", a.duration, MAX_RUN),
+            ("--warmup", a.warmup, MAX_RUN),
+            ("--status-timeout", a.status_timeout, MAX_WAIT),
+            ("--interval", a.interval, MAX_WAIT),
+            ("--command-every", a.command_every, MAX_WAIT),
+            ("--registration-grace", a.registration_grace, MAX_WAIT),
+            ("--progress-every", a.progress_every, MAX_WAIT),
+            ("--drain", a.drain.unwrap_or_default(), MAX_WAIT),
+            ("--kick-every", a.kick_every.unwrap_or_default(), MAX_WAIT),
+        ] {
+            if d > max {
+                return Err(bad(format!("{flag} must be at most {} s", max.as_secs())));
+            }
+        }
+        if let Some(n) = a
+            .allow_failed_check
+            .iter()
+            .find(|n| !crate::checks::known(n))
+        {
+            return Err(bad(format!(
+                "--allow-failed-check {n}: no such check (one of: {}, {})",
+                crate::checks::NAMES.join(", "),
+                crate::checks::MIN_REGISTERED
+            )));
+        }
+        if a.progress_every.is_zero() {
+            return Err(bad("--progress-every must be positive"));
+        }
+        if !(a.max_send_lag_ms > 0.0 && a.max_send_lag_ms <= MAX_WAIT.as_secs_f64() * 1e3) {
+            return Err(bad("--max-send-lag-ms must be positive and at most a day"));
+        }
+        if a.max_p99_ms.is_some_and(|m| !(m >= 0.0 && m.is_finite())) {
+            return Err(bad("--max-p99-ms must be a non-negative number"));
         }
         if a.interval.is_zero() && a.rate.is_none() {
             return Err(bad("--interval must be positive"));
@@ -171,7 +241,22 @@ impl RunConfig {
             return Err(bad("--duration must be positive"));
         }
         let pace = match a.rate {
-            Some(r) if r > 0.0 && r.is_finite() => Pace::OpenLoop { rate: r },
+            Some(r) if r > 0.0 && r.is_finite() => {
+                let gap = f64::from(a.devices) / r;
+                if gap < MIN_GAP.as_secs_f64() {
+                    return Err(bad(format!(
+                        "--rate {r}: more than one datagram per microsecond per device (at most {} with {} devices)",
+                        f64::from(a.devices) * 1e6,
+                        a.devices
+                    )));
+                }
+                if gap > MAX_RAMP.as_secs_f64() {
+                    return Err(bad(format!(
+                        "--rate {r}: less than one datagram per day per device"
+                    )));
+                }
+                Pace::OpenLoop { rate: r }
+            }
             Some(_) => return Err(bad("--rate must be a positive number")),
             None => Pace::ClosedLoop {
                 interval_ms: a.interval.as_millis() as u64,
@@ -181,10 +266,15 @@ impl RunConfig {
             None => Target::Embedded,
             Some(host) => {
                 let ip = resolve_hub(host, a.allow_remote)?;
+                let admin_ip = match &a.admin_host {
+                    Some(h) => resolve_hub(h, a.allow_remote)
+                        .map_err(|e| bad(e.0.replacen("--hub", "--admin-host", 1)))?,
+                    None => ip,
+                };
                 Target::External {
                     tcp: SocketAddr::new(ip, a.tcp_port),
                     udp: SocketAddr::new(ip, a.udp_port),
-                    admin: SocketAddr::new(ip, a.admin_port),
+                    admin: SocketAddr::new(admin_ip, a.admin_port),
                 }
             }
         };
@@ -242,6 +332,11 @@ impl RunConfig {
             max_p99_ms: a.max_p99_ms,
             max_unexplained_loss: a.max_unexplained_loss,
             min_registered: a.min_registered,
+            allow_failed_checks: a.allow_failed_check.clone(),
+            summary: a.summary,
+            progress_every: a.progress_every,
+            max_send_lag: Duration::from_secs_f64(a.max_send_lag_ms / 1e3),
+            registration_grace: a.registration_grace,
         })
     }
 
@@ -317,6 +412,10 @@ pub fn parse_source_ips(s: &str, allow_remote: bool) -> Result<Vec<Ipv4Addr>, Co
     }
     Ok(ips)
 }
+
+#[cfg(test)]
+#[path = "config_props.rs"]
+mod props;
 
 #[cfg(test)]
 mod tests {

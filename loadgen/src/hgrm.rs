@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 
 use crate::histo::decode_histogram;
-use crate::reportfile::{load, FileError};
+use crate::reportfile::{load_report, FileError};
 
 /// Percentile ticks per half distance to 100%, as HdrHistogram's tools use.
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -74,7 +74,7 @@ pub fn format(h: &Histogram<u64>) -> String {
 /// Writes one `<stem>.<kind>.hgrm` per latency kind of the report at
 /// `report` into `out_dir` (default: beside the report); returns the paths.
 pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf>, FileError> {
-    let doc = load(report)?;
+    let doc = load_report(report)?;
     let stem = report
         .file_stem()
         .and_then(|s| s.to_str())
@@ -84,6 +84,9 @@ pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf
         .map(Path::to_path_buf)
         .or_else(|| report.parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(dir.clone(), e))?;
+    }
     let lat = doc
         .get("latency_us")
         .and_then(Value::as_object)

@@ -33,16 +33,20 @@ pub enum Kind {
     StatusRaw,
     /// Hub-side wave time (`elapsed_us` of the wave's `done` reply).
     Wave,
+    /// Intended send time of a datagram → when it was handed to the kernel:
+    /// how far the generator fell behind its own schedule.
+    SendLag,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Connect,
         Kind::CommandDelivery,
         Kind::CommandRtt,
         Kind::Status,
         Kind::StatusRaw,
         Kind::Wave,
+        Kind::SendLag,
     ];
 
     /// Key in the report's `latency_us` object.
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Status => "status",
             Kind::StatusRaw => "status_raw",
             Kind::Wave => "wave",
+            Kind::SendLag => "send_lag",
         }
     }
 }
@@ -158,10 +163,58 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64_encode(&bytes)
 }
 
-/// Inverse of [`encode_histogram`] (for `merge` and tests).
+/// Longest base64 histogram read back: a full 1 µs…60 s histogram with
+/// every bucket used encodes to well under this.
+pub const MAX_HIST_B64: usize = 1 << 20;
+/// Longest inflated histogram payload read back (bounds the decoder's
+/// buffer, whatever length a file declares).
+pub const MAX_HIST_INFLATED: usize = 4 << 20;
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9304 | 0x10;
+/// The V2 header after the cookie: payload length, normalizing offset,
+/// digits, lowest, highest, integer-to-double ratio.
+const V2_HEADER: usize = 4 + 4 + 4 + 8 + 8 + 8;
+
+/// Inverse of [`encode_histogram`] (for `merge`, `hgrm` and tests), in
+/// bounded memory: the text, the inflated payload and the declared bounds
+/// (those of [`new_histogram`] at most) are checked before the decoder
+/// allocates anything, so a hostile file costs at most a few MB.
 pub fn decode_histogram(s: &str) -> Option<Histogram<u64>> {
+    use std::io::Read;
+    if s.len() > MAX_HIST_B64 {
+        return None;
+    }
     let bytes = base64_decode(s)?;
-    Deserializer::new().deserialize(&mut &bytes[..]).ok()
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    if be32(&bytes, 0)? != V2_COMPRESSED_COOKIE {
+        return None;
+    }
+    let len = be32(&bytes, 4)? as usize;
+    let body = bytes.get(8..8 + len)?;
+    let mut inner = Vec::new();
+    flate2::read::ZlibDecoder::new(body)
+        .take(MAX_HIST_INFLATED as u64 + 1)
+        .read_to_end(&mut inner)
+        .ok()?;
+    if inner.len() > MAX_HIST_INFLATED || be32(&inner, 0)? != V2_COOKIE {
+        return None;
+    }
+    let payload = be32(&inner, 4)? as usize;
+    let digits = be32(&inner, 12)?;
+    let (low, high) = (be64(&inner, 16)?, be64(&inner, 24)?);
+    let fits = payload <= inner.len() - (4 + V2_HEADER).min(inner.len())
+        && digits <= 5
+        && low >= 1
+        && high <= HIGHEST_US.saturating_mul(1000);
+    if !fits {
+        return None;
+    }
+    Deserializer::new().deserialize(&mut &inner[..]).ok()
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -238,6 +291,36 @@ mod tests {
             a.get(Kind::Connect).max(),
             a.get(Kind::Connect).highest_equivalent(HIGHEST_US)
         );
+    }
+
+    #[test]
+    fn hostile_histograms_are_refused_in_bounded_memory() {
+        let mut a = Latencies::new();
+        a.record_us(Kind::Status, 1234);
+        let good = encode_histogram(a.get(Kind::Status));
+        assert!(decode_histogram(&good).is_some());
+        let mut raw = base64_decode(&good).unwrap();
+        // A declared compressed length far past the data.
+        raw[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_histogram(&base64_encode(&raw)).is_none());
+        // An inner header declaring a 4 GB payload.
+        let mut inner = Vec::new();
+        inner.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        inner.extend_from_slice(&u32::MAX.to_be_bytes());
+        inner.extend_from_slice(&[0; 4]);
+        inner.extend_from_slice(&3u32.to_be_bytes());
+        inner.extend_from_slice(&1u64.to_be_bytes());
+        inner.extend_from_slice(&HIGHEST_US.to_be_bytes());
+        inner.extend_from_slice(&1f64.to_be_bytes());
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut z, &inner).unwrap();
+        let body = z.finish().unwrap();
+        let mut outer = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        outer.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        outer.extend_from_slice(&body);
+        assert!(decode_histogram(&base64_encode(&outer)).is_none());
+        assert!(decode_histogram(&"A".repeat(MAX_HIST_B64 + 4)).is_none());
+        assert!(decode_histogram("not base64!").is_none());
     }
 
     #[test]

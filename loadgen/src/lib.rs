@@ -20,11 +20,14 @@
 //! `--start-at`) and checks a merged set of shard reports.
 pub mod accounting;
 pub mod backoff;
+pub mod checks;
 pub mod classic;
 pub mod cli;
+pub mod cli_error;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod evidence;
 pub mod hgrm;
 pub mod histo;
 pub mod limits;
@@ -39,6 +42,7 @@ pub mod reportfile;
 pub mod rng;
 pub mod run;
 pub mod shard;
+pub mod summary;
 pub mod table;
 pub mod timeline;
 pub mod timestamp;

@@ -1,9 +1,9 @@
 //! `loadgen`: parses the command line and dispatches to a subcommand. The
 //! default subcommand (`run`) validates flags, checks descriptor and port
-//! limits up front, runs the fleet and writes the JSON report; exit code 0
-//! on success, 1 when a threshold is breached (one line on stderr says
-//! which), 2 for bad flags or a fleet that cannot fit, 3 when the run
-//! itself fails.
+//! limits up front, runs the fleet, writes the JSON report and a human
+//! summary on stderr; exit code 0 when every check passed, 1 when a check
+//! failed (one line on stderr says which), 2 for bad flags or a fleet that
+//! cannot fit, 3 when the run itself fails.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => return hub::config::clap_failure("loadgen", e),
+        Err(e) => return loadgen::cli_error::report("loadgen", e, &argv),
     };
     match cli.into_cmd() {
         Cmd::Run(args) => run_cmd(&args, argv),
@@ -31,12 +31,15 @@ fn main() -> ExitCode {
             loadgen::merge::merge_files(&a.reports, a.partial)
                 .and_then(|m| loadgen::merge::write(&m, a.out.as_deref()).map_err(Into::into)),
         ),
-        Cmd::Hgrm(a) => offline(a.reports.iter().try_for_each(|r| {
-            for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
-                println!("{}", p.display());
-            }
-            Ok::<(), loadgen::reportfile::FileError>(())
-        })),
+        Cmd::Hgrm(a) => offline(
+            (a.reports.iter().try_for_each(|r| {
+                for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
+                    println!("{}", p.display());
+                }
+                Ok::<(), loadgen::reportfile::FileError>(())
+            }))
+            .map(|()| eprintln!("loadgen hgrm: the files above; values in microseconds (µs)")),
+        ),
         Cmd::Table(a) => offline(loadgen::table::run(&a.files, a.data_dir.as_deref())),
         Cmd::Limits(a) => match loadgen::limits_bench::run(&a) {
             Ok(()) => ExitCode::SUCCESS,
@@ -104,11 +107,11 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
         eprintln!("loadgen: cannot write the report: {e}");
         return ExitCode::from(3);
     }
+    if cfg.summary == loadgen::cli::SummaryMode::Text {
+        eprint!("{}", loadgen::summary::render(&report));
+    }
     if !report.ok {
-        eprintln!(
-            "loadgen: threshold breached: {}",
-            report.breaches.join("; ")
-        );
+        eprintln!("loadgen: check failed: {}", report.breaches.join("; "));
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

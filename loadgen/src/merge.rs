@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::histo::{decode_histogram, LatencySummary};
-use crate::reportfile::{at, load, FileError};
+use crate::reportfile::{at, load_report, FileError};
 
 /// `config` keys that legitimately differ between the parts of one load.
 pub const MAY_DIFFER: &[&str] = &[
@@ -51,6 +51,9 @@ pub const MAY_DIFFER: &[&str] = &[
     "max_p99_ms",
     "max_unexplained_loss",
     "min_registered",
+    "allow_failed_checks",
+    "summary",
+    "progress_every",
 ];
 
 /// Why reports could not be merged.
@@ -92,7 +95,7 @@ fn shape(s: String) -> MergeError {
 pub fn merge_files(paths: &[PathBuf], partial: bool) -> Result<Value, MergeError> {
     let docs = paths
         .iter()
-        .map(|p| load(p).map(|d| (p.display().to_string(), d)))
+        .map(|p| load_report(p).map(|d| (p.display().to_string(), d)))
         .collect::<Result<Vec<_>, _>>()?;
     merge_set(&docs, partial)
 }
@@ -461,6 +464,19 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
         .collect();
     m["ok"] = json!(breaches.is_empty());
     m["breaches"] = Value::Array(breaches);
+    // Each part's verdict, named by its file (a merged run passes only if
+    // every part did).
+    m["checks"] = Value::Array(
+        docs.iter()
+            .flat_map(|(n, d)| {
+                d["checks"].as_array().into_iter().flatten().map(move |c| {
+                    let mut c = c.clone();
+                    c["file"] = json!(n);
+                    c
+                })
+            })
+            .collect(),
+    );
     m["run"]["wall_s"] = json!(docs
         .iter()
         .map(|(_, d)| num(d, "run.wall_s"))

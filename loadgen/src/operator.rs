@@ -13,7 +13,7 @@
 //! jittered backoff until the run ends; actions that fall due while it is
 //! down run as soon as it is back.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -110,7 +110,10 @@ impl Admin {
         what: &'static str,
     ) -> Result<Value, AdminError> {
         loop {
-            match self.r.read_line(&mut self.partial) {
+            // Bounded: a hub streaming one endless reply line costs at most
+            // MAX_REPLY bytes here, never more.
+            let room = (MAX_REPLY + 1).saturating_sub(self.partial.len()) as u64;
+            match (&mut self.r).take(room.max(1)).read_line(&mut self.partial) {
                 Ok(0) => return Err(AdminError::Io(io::ErrorKind::UnexpectedEof.into())),
                 Ok(_) if self.partial.ends_with('\n') => {
                     let line = std::mem::take(&mut self.partial);
@@ -245,6 +248,9 @@ fn connect(
 pub struct OperatorPlan {
     pub admin: SocketAddr,
     pub command_every: Option<Duration>,
+    /// When the first wave goes out (default: one `command_every` after
+    /// `epoch`); a short run sends it as soon as the fleet should be up.
+    pub first_wave: Option<Instant>,
     pub set_interval: u32,
     pub kick_every: Option<Duration>,
     /// Devices to `quit`, taken round robin.
@@ -269,7 +275,9 @@ pub fn run(plan: OperatorPlan) -> OperatorLog {
     let mut rng = SplitMix64::new(plan.seed, RNG_STREAM);
     let mut backoff = Backoff::new(ADMIN_RETRY_BASE, ADMIN_RETRY_MAX);
     let mut link = connect(&plan, &mut log, &mut backoff, &mut rng);
-    let mut next_wave = plan.command_every.map(|d| plan.epoch + d);
+    let mut next_wave = plan
+        .command_every
+        .map(|d| plan.first_wave.unwrap_or(plan.epoch + d));
     let mut next_kick = plan.kick_every.map(|d| plan.epoch + d);
     let mut kick_i = 0usize;
     let mut alarm_next = false;
@@ -457,6 +465,7 @@ mod tests {
         let log = run(OperatorPlan {
             admin: flaky_admin(),
             command_every: None,
+            first_wave: None,
             set_interval: 1,
             kick_every: Some(Duration::from_millis(50)),
             kick_names: vec!["Sensor1".into()],
@@ -488,5 +497,29 @@ mod tests {
             query(addr, "quit Nobody"),
             Err(AdminError::Refused(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn an_endless_reply_line_is_refused_at_the_cap() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            while s.write_all(&chunk).is_ok() {}
+        });
+        let mut a = Admin::connect(addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        match a.next_json(deadline, "a reply") {
+            Err(AdminError::Refused(r)) => assert!(r.contains("too long"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(a.partial.len() <= MAX_REPLY + 1, "{}", a.partial.len());
     }
 }

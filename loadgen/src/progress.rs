@@ -1,6 +1,7 @@
 //! The live progress line on stderr. On a terminal it is redrawn in place
 //! once a second; when stderr is not a terminal one plain line is printed
-//! every [`PLAIN_EVERY`]; `--quiet` prints nothing. The line is built by the
+//! every `--progress-every` (1 s, iperf3's `-i` convention); `--quiet`
+//! prints nothing. The line is built by the
 //! pure [`line`] from merged counters and histograms.
 
 use std::io::Write;
@@ -8,9 +9,6 @@ use std::time::Duration;
 
 use crate::accounting::Counters;
 use crate::histo::{Kind, Latencies};
-
-/// Interval between plain lines when stderr is not a terminal.
-pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -35,15 +33,17 @@ impl Mode {
 /// Prints progress lines according to the mode.
 pub struct Progress {
     mode: Mode,
+    plain_every: Duration,
     last_plain: Option<Duration>,
     last_sent: u64,
     last_at: Duration,
 }
 
 impl Progress {
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: Mode, plain_every: Duration) -> Self {
         Progress {
             mode,
+            plain_every,
             last_plain: None,
             last_sent: 0,
             last_at: Duration::ZERO,
@@ -66,7 +66,10 @@ impl Progress {
                 let _ = write!(err, "\r\x1b[2K{text}");
             }
             Mode::Plain => {
-                if self.last_plain.is_none_or(|t| elapsed >= t + PLAIN_EVERY) {
+                if self
+                    .last_plain
+                    .is_none_or(|t| elapsed + Duration::from_millis(50) >= t + self.plain_every)
+                {
                     self.last_plain = Some(elapsed);
                     let _ = writeln!(err, "{text}");
                 }
@@ -99,7 +102,7 @@ pub fn line(elapsed: Duration, devices: u32, rate: f64, c: &Counters, lat: &Late
         0.0
     };
     format!(
-        "[{:>5.1}s] up {}/{} | {:.0} dgram/s | sent {} inj {} ({loss:.2}%) missing {} unexplained {} | p99 ms: status {} cmd {} connect {}",
+        "[{:>5.1}s] up {}/{} | {:.0} dgram/s | sent {} inj {} ({loss:.2}%) missing {} unexplained {} unknown {} invalid {} | p99 ms: status {} cmd {} connect {}",
         elapsed.as_secs_f64(),
         c.up,
         devices,
@@ -108,6 +111,8 @@ pub fn line(elapsed: Duration, devices: u32, rate: f64, c: &Counters, lat: &Late
         c.injected_drops,
         c.reported_missing,
         c.unexplained_loss(),
+        c.fate_unknown,
+        c.status_invalid,
         p99_ms(lat, Kind::Status),
         p99_ms(lat, Kind::CommandRtt),
         p99_ms(lat, Kind::Connect),

@@ -1,8 +1,8 @@
 //! The final JSON report. These serde structs *are* the schema documented in
 //! `loadgen/SCHEMA.md` (bump [`SCHEMA_VERSION`] on any incompatible change).
 //! [`Report::build`] derives every section from the merged counters,
-//! histograms, operator log and hub stats; [`Report::breaches`] applies the
-//! `--max-*`/`--min-*` thresholds.
+//! histograms, operator log and hub stats, then the named
+//! [`checks`](crate::checks) (thresholds included) decide `ok`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,9 @@ use serde_json::Value;
 use hub::recorder::RecorderStats;
 
 use crate::accounting::Counters;
+use crate::checks::{self, Check};
 use crate::config::RunConfig;
+use crate::evidence::Samples;
 use crate::histo::{Kind, Latencies, LatencySummary};
 use crate::machine::{Machine, UdpSnmp};
 use crate::operator::{OperatorLog, Wave};
@@ -21,8 +23,9 @@ use crate::shard::start::StartInfo;
 use crate::shard::ShardInfo;
 use crate::timeline::Sample;
 
-/// Version of the report layout.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the report layout (2: datagram fates, checks, generator,
+/// evidence).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -36,6 +39,10 @@ pub struct Report {
     pub commands: Commands,
     pub latency_us: BTreeMap<&'static str, LatencySummary>,
     pub loss_diagnosis: LossDiagnosis,
+    /// Whether loadgen kept its own schedule.
+    pub generator: Generator,
+    /// The first few refused STATUS, refusals and violations, verbatim.
+    pub evidence: Samples,
     pub cpu: Cpu,
     /// The hub's own `stats` reply at the end of the run (`null` if the
     /// admin port did not answer).
@@ -46,9 +53,41 @@ pub struct Report {
     pub counters: Counters,
     /// One sample per second of the run (see `timeline.rs`).
     pub timeline: Vec<Sample>,
-    /// Threshold breaches; empty means the run passed.
+    /// The verdict, one named check each (see `checks.rs`).
+    pub checks: Vec<Check>,
+    /// One line per check that failed the run; empty means it passed.
     pub breaches: Vec<String>,
+    /// No check failed the run.
     pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Generator {
+    /// Worker threads, and how many sent their final counters (fewer means
+    /// the report is built from a partial snapshot: a failed check).
+    pub workers: u64,
+    pub workers_reported: u64,
+    /// Intended → actual send time of measured datagrams, µs.
+    pub send_lag_p99_us: u64,
+    pub send_lag_max_us: u64,
+    /// Datagrams sent more than `--max-send-lag-ms` late.
+    pub late_sends: u64,
+    /// Send-lag p99 above `--max-send-lag-ms`, or a partial snapshot: the
+    /// offered load was not the one asked for.
+    pub saturated: bool,
+}
+
+/// What became of every generated datagram (measured cycles).
+#[derive(Debug, Serialize)]
+pub struct Fates {
+    /// A valid STATUS of its cycle counted it received.
+    pub received: u64,
+    /// A valid STATUS of its cycle listed it missing (real loss).
+    pub missing: u64,
+    /// Its cycle got no valid STATUS: never counted as explained.
+    pub unknown: u64,
+    pub injected: u64,
+    pub send_errors: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,6 +120,18 @@ pub struct Devices {
     pub registrations: u64,
     pub reconnects: u64,
     pub disconnects: u64,
+    /// `disconnects` by cause.
+    pub disconnects_by_cause: DisconnectCauses,
+    /// Registrations the hub refused (`ERROR …` or a close within
+    /// `--registration-grace`).
+    pub refused: u64,
+    /// Sum of each worker's highest up count (an upper bound of the fleet's).
+    pub peak_up: u64,
+    /// The hub's own `registered` count at the end, before loadgen closed
+    /// its connections (`null` if the admin port did not answer).
+    pub hub_registered: Option<u64>,
+    /// Devices disconnected because the hub broke the protocol.
+    pub hub_violations: u64,
     pub connect_failures: u64,
     /// First connect → last device's first registration, ms (`null` if
     /// not every device registered).
@@ -95,7 +146,17 @@ pub struct Devices {
 }
 
 #[derive(Debug, Serialize)]
+pub struct DisconnectCauses {
+    pub eof: u64,
+    pub reset: u64,
+    pub error_line: u64,
+    pub hub_violation: u64,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Udp {
+    /// `generated = received + missing + unknown + injected + send_errors`.
+    pub fates: Fates,
     pub generated: u64,
     pub sent: u64,
     pub injected_drops: u64,
@@ -112,6 +173,20 @@ pub struct Udp {
     pub missing_not_injected: u64,
     pub injected_not_missing: u64,
     pub stray_statuses: u64,
+    /// STATUS refused by validation (never matched).
+    pub status_invalid: u64,
+    /// Valid STATUS that claimed an unsent SEQ arrived (not matched).
+    pub status_unfit: u64,
+    /// Cycles given up when a later cycle's STATUS came first.
+    pub status_skipped: u64,
+    /// FIFO matches made while two cycles awaited STATUS (open loop).
+    pub uncertain_matches: u64,
+    /// Datagrams of cycles the stop cut short (never generated).
+    pub cut_at_stop: u64,
+    /// Missing datagrams that only the generator's overload can explain
+    /// (then `unexplained_loss` is 0 and the generator check fails).
+    pub blurred_by_overload: i64,
+    /// `sent / --duration`: over the measured window (after warm-up).
     pub datagrams_per_s: f64,
     /// `"ok"`, or which accounting identity failed.
     pub identity: String,
@@ -211,6 +286,11 @@ pub struct Inputs<'a> {
     /// `None` when the fleet never fully registered.
     pub outages: Option<OutageSummary>,
     pub shard: Option<ShardInfo>,
+    pub samples: Samples,
+    pub workers: u64,
+    pub workers_reported: u64,
+    /// The hub's `registered` at the end (see [`Devices::hub_registered`]).
+    pub hub_registered: Option<u64>,
 }
 
 impl Report {
@@ -226,7 +306,12 @@ impl Report {
         };
         let rcvbuf = hub_u64(&["udp_rcvbuf_drops"]);
         let limited = hub_u64(&["udp", "statuses_rate_limited"]);
-        let unexplained = c.unexplained_loss();
+        let lag = i.lat.get(Kind::SendLag);
+        let send_lag_p99_us = lag.value_at_quantile(0.99);
+        let saturated = send_lag_p99_us > i.cfg.max_send_lag.as_micros() as u64
+            || i.workers_reported < i.workers;
+        let blurred = if saturated { c.unexplained_loss() } else { 0 };
+        let unexplained = c.unexplained_loss() - blurred;
         let explanation = explain(unexplained, &c, rcvbuf, i.snmp_delta.as_ref(), limited);
         let measured: Vec<&Wave> = i.operator.waves.iter().filter(|w| w.measured).collect();
         let sum = |f: fn(&Wave) -> u64| measured.iter().map(|w| f(w)).sum::<u64>();
@@ -243,6 +328,16 @@ impl Report {
                 registrations: c.registrations,
                 reconnects: c.reconnects,
                 disconnects: c.disconnects,
+                disconnects_by_cause: DisconnectCauses {
+                    eof: c.disconnects_eof,
+                    reset: c.disconnects_reset,
+                    error_line: c.disconnects_error_line,
+                    hub_violation: c.disconnects_violation,
+                },
+                refused: c.registrations_refused,
+                peak_up: c.up_peak,
+                hub_registered: i.hub_registered,
+                hub_violations: c.hub_violations,
                 connect_failures: c.connect_failures,
                 time_to_register_all_ms: i.time_to_register_all_ms,
                 outage_count: i.outages.map_or(0, |o| o.count),
@@ -250,6 +345,19 @@ impl Report {
                 outage_total_ms: i.outages.map(|o| o.total.as_millis() as u64),
             },
             udp: Udp {
+                fates: Fates {
+                    received: c.fate_received,
+                    missing: c.fate_missing,
+                    unknown: c.fate_unknown,
+                    injected: c.injected_drops,
+                    send_errors: c.send_errors,
+                },
+                status_invalid: c.status_invalid,
+                status_unfit: c.status_unfit,
+                status_skipped: c.status_skipped,
+                uncertain_matches: c.uncertain_matches,
+                cut_at_stop: c.cut_at_stop,
+                blurred_by_overload: blurred,
                 generated: c.generated,
                 sent: c.sent,
                 injected_drops: c.injected_drops,
@@ -294,6 +402,15 @@ impl Report {
                 statuses_rate_limited: limited,
                 explanation,
             },
+            generator: Generator {
+                workers: i.workers,
+                workers_reported: i.workers_reported,
+                send_lag_p99_us,
+                send_lag_max_us: lag.max(),
+                late_sends: c.late_sends,
+                saturated,
+            },
+            evidence: i.samples,
             cpu: i.cpu,
             hub_stats: i.hub_stats,
             recorder: i.recorder.map(RecorderReport::of),
@@ -302,52 +419,19 @@ impl Report {
             run: i.run,
             shard: i.shard,
             config: i.cfg.clone(),
+            checks: Vec::new(),
             breaches: Vec::new(),
-            ok: true,
+            ok: false,
         };
-        r.breaches = r.breaches(i.cfg);
+        r.checks = checks::evaluate(&r, i.cfg);
+        r.breaches = r
+            .checks
+            .iter()
+            .filter(|c| c.fails_run())
+            .map(|c| format!("{}: {}", c.name, c.figure))
+            .collect();
         r.ok = r.breaches.is_empty();
         r
-    }
-
-    /// One line per breached threshold.
-    pub fn breaches(&self, cfg: &RunConfig) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(ms) = cfg.max_p99_ms {
-            let limit = (ms * 1000.0) as u64;
-            for k in [Kind::Status, Kind::CommandDelivery, Kind::CommandRtt] {
-                let p99 = self.latency_us[k.key()].p99;
-                if p99 > limit {
-                    out.push(format!(
-                        "{} p99 {:.3} ms > --max-p99-ms {ms}",
-                        k.key(),
-                        p99 as f64 / 1000.0
-                    ));
-                }
-            }
-        }
-        if let Some(max) = cfg.max_unexplained_loss {
-            if self.udp.unexplained_loss.unsigned_abs() > max {
-                out.push(format!(
-                    "unexplained_loss {} exceeds --max-unexplained-loss {max} ({})",
-                    self.udp.unexplained_loss, self.loss_diagnosis.explanation
-                ));
-            }
-        }
-        if let Some(r) = &self.recorder {
-            if r.identity != "ok" {
-                out.push(format!("hub recorder identity: {}", r.identity));
-            }
-        }
-        if let Some(min) = cfg.min_registered {
-            if self.devices.registered < u64::from(min) {
-                out.push(format!(
-                    "registered {} < --min-registered {min}",
-                    self.devices.registered
-                ));
-            }
-        }
-        out
     }
 }
 
@@ -359,8 +443,14 @@ fn explain(
     snmp: Option<&UdpSnmp>,
     limited: Option<u64>,
 ) -> String {
-    if unexplained == 0 {
+    if unexplained == 0 && c.fate_unknown == 0 {
         return "none: every missing datagram was dropped on purpose".into();
+    }
+    if unexplained == 0 {
+        return format!(
+            "none among answered cycles; {} datagrams of unanswered cycles have an unknown fate",
+            c.fate_unknown
+        );
     }
     let mut parts = vec![format!(
         "{unexplained} datagrams missing beyond injected drops"

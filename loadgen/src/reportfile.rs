@@ -1,6 +1,9 @@
 //! Reading reports back from disk for the offline subcommands (`merge`,
 //! `hgrm`, `table`): a report is handled as a JSON tree, so files written by
-//! older builds with extra or missing optional keys still load.
+//! older builds with extra or missing optional keys still load. Reading is
+//! bounded ([`MAX_REPORT_BYTES`], histograms in `histo::decode_histogram`)
+//! and [`load_report`] refuses, in one line, a file that is not a loadgen
+//! report of a schema version this build knows.
 
 use std::fmt;
 use std::io;
@@ -10,7 +13,15 @@ use serde_json::Value;
 
 /// Largest report file read (a 5000-device run is well under 1 MB; the cap
 /// only stops a wrong path from filling memory).
-pub const MAX_REPORT_BYTES: u64 = 64 << 20;
+pub const MAX_REPORT_BYTES: u64 = 32 << 20;
+
+/// Report schema versions this build reads (1: before datagram fates and
+/// checks; 2: current).
+pub const KNOWN_SCHEMAS: [u64; 2] = [1, 2];
+
+/// Sections every loadgen report has (`timeline` is newer than schema 1's
+/// first reports, so it is optional).
+pub const REQUIRED: [&str; 6] = ["run", "config", "devices", "udp", "latency_us", "counters"];
 
 /// Why a report file could not be used.
 #[derive(Debug)]
@@ -39,15 +50,143 @@ impl std::error::Error for FileError {}
 
 /// Reads one JSON document.
 pub fn load(path: &Path) -> Result<Value, FileError> {
+    use std::io::Read;
     let io_err = |e| FileError::Io(path.to_path_buf(), e);
     if std::fs::metadata(path).map_err(io_err)?.len() > MAX_REPORT_BYTES {
         return Err(FileError::TooLarge(path.to_path_buf()));
     }
-    let text = std::fs::read(path).map_err(io_err)?;
-    serde_json::from_slice(&text).map_err(|e| FileError::Json(path.to_path_buf(), e))
+    // Read through a cap too: the file may grow, or be a pipe.
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io_err)?
+        .take(MAX_REPORT_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(io_err)?;
+    if text.len() as u64 > MAX_REPORT_BYTES {
+        return Err(FileError::TooLarge(path.to_path_buf()));
+    }
+    parse_report_bytes(&text).map_err(|e| match e {
+        Parsed::Json(e) => FileError::Json(path.to_path_buf(), e),
+        Parsed::Shape(s) => FileError::Shape(format!("{}: {s}", path.display())),
+    })
+}
+
+/// Reads one loadgen report (see [`check_report`]).
+pub fn load_report(path: &Path) -> Result<Value, FileError> {
+    let v = load(path)?;
+    check_report(&v).map_err(|s| FileError::Shape(format!("{}: {s}", path.display())))?;
+    Ok(v)
+}
+
+/// Why bytes are not a usable document.
+#[derive(Debug)]
+pub enum Parsed {
+    Json(serde_json::Error),
+    Shape(String),
+}
+
+/// Parses a JSON document (the fuzz target's entry point).
+pub fn parse_report_bytes(bytes: &[u8]) -> Result<Value, Parsed> {
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(Parsed::Shape(format!(
+            "larger than {MAX_REPORT_BYTES} bytes"
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(Parsed::Json)
+}
+
+/// Ok when `v` is a loadgen report this build reads: a known
+/// `schema_version` and every [`REQUIRED`] section, each an object;
+/// otherwise one line saying what is wrong.
+pub fn check_report(v: &Value) -> Result<(), String> {
+    if !v.is_object() {
+        return Err("not a loadgen report (not a JSON object)".into());
+    }
+    let ver = match v.get("schema_version") {
+        None => return Err("not a loadgen report (no schema_version)".into()),
+        Some(x) => x.as_u64(),
+    };
+    match ver {
+        Some(n) if KNOWN_SCHEMAS.contains(&n) => {}
+        _ => {
+            return Err(format!(
+                "schema_version {} is not one this loadgen reads ({:?})",
+                v["schema_version"], KNOWN_SCHEMAS
+            ))
+        }
+    }
+    for k in REQUIRED {
+        if !v.get(k).is_some_and(Value::is_object) {
+            return Err(format!(
+                "not a loadgen report: section `{k}` missing or malformed"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Follows `a.b.c` through objects.
 pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal(ver: u64) -> Value {
+        json!({"schema_version": ver, "run": {}, "config": {}, "devices": {},
+               "udp": {}, "latency_us": {}, "counters": {}})
+    }
+
+    #[test]
+    fn only_known_reports_pass() {
+        assert!(check_report(&minimal(1)).is_ok());
+        assert!(check_report(&minimal(2)).is_ok());
+        let e = check_report(&minimal(99)).unwrap_err();
+        assert!(e.contains("schema_version 99"), "{e}");
+        let mut v = minimal(2);
+        v.as_object_mut().unwrap().remove("udp");
+        assert!(check_report(&v).unwrap_err().contains("`udp`"));
+        assert!(check_report(&json!({"kind": "limits"})).is_err());
+        assert!(check_report(&json!([1, 2])).is_err());
+    }
+
+    /// What the fuzz target (`loadgen/fuzz`) does, on its seed corpus plus
+    /// a few hostile cuts of it: every call returns, none panics.
+    #[test]
+    fn the_fuzz_targets_calls_survive_the_corpus() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/report");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            for cut in [bytes.len(), bytes.len() / 2, 7, 0] {
+                let data = &bytes[..cut.min(bytes.len())];
+                if let Ok(s) = std::str::from_utf8(data) {
+                    let _ = crate::histo::decode_histogram(s.trim());
+                }
+                if let Ok(v) = parse_report_bytes(data) {
+                    if check_report(&v).is_ok() {
+                        for k in v["latency_us"].as_object().into_iter().flatten() {
+                            let _ =
+                                crate::histo::decode_histogram(k.1["hist"].as_str().unwrap_or(""));
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n >= 2, "the corpus holds valid reports");
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_unread() {
+        let p = std::env::temp_dir().join(format!("big-report-{}.json", std::process::id()));
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_REPORT_BYTES + 1).unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        let _ = std::fs::remove_file(&p);
+        assert!(e.contains("larger than"), "{e}");
+    }
 }

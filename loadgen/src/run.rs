@@ -16,6 +16,7 @@ use crate::config::{Pace, RunConfig, Target};
 use crate::device::data::Pacing;
 use crate::device::{data_for, Device};
 use crate::embedded::{EmbeddedHub, HubAddrs};
+use crate::evidence::Samples;
 use crate::histo::{Kind, Latencies};
 use crate::machine::{self, Machine, UdpSnmp};
 use crate::operator::{self, OperatorPlan};
@@ -25,7 +26,7 @@ use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
 use crate::shard::start::{self, StartInfo};
 use crate::shard::Placement;
-use crate::timeline::Timeline;
+use crate::timeline::{p99, Timeline};
 use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
 /// Delay between planning and the first connect, so every thread is up.
@@ -104,6 +105,7 @@ pub fn run(
     let drain_deadline = stop_at + cfg.drain;
     let wave_sent_ns = Arc::new(AtomicU64::new(0));
     let abort = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
 
     let pacing = match cfg.pace {
         Pace::ClosedLoop { .. } => Pacing::Closed {
@@ -116,13 +118,14 @@ pub fn run(
     let mut shards: Vec<Vec<DeviceSpec>> = (0..cfg.threads).map(|_| Vec::new()).collect();
     for i in 0..cfg.devices {
         let connect_at = start + Duration::from_secs_f64(f64::from(i) / cfg.connect_rate);
-        let device = Device::new(
+        let mut device = Device::new(
             cfg.device_name(i).into(),
             cfg.device_type(i).into(),
             connect_at,
             SplitMix64::new(cfg.seed, u64::from(i)),
             data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss),
         );
+        device.grace = cfg.registration_grace;
         let source =
             (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[i as usize % cfg.source_ips.len()]);
         shards[i as usize % cfg.threads].push(DeviceSpec { device, source });
@@ -143,6 +146,8 @@ pub fn run(
             epoch: start,
             wave_sent_ns: wave_sent_ns.clone(),
             abort: abort.clone(),
+            max_lag: cfg.max_send_lag,
+            release: release.clone(),
         };
         let tx = tx.clone();
         let t = std::thread::Builder::new()
@@ -155,6 +160,7 @@ pub fn run(
     let op_plan = OperatorPlan {
         admin: addrs.admin,
         command_every: cfg.command_every,
+        first_wave: first_wave(cfg, start, measure_from, stop_at),
         set_interval: cfg.set_interval,
         kick_every: cfg.kick_every,
         kick_names: (0..cfg.devices.min(64))
@@ -177,8 +183,11 @@ pub fn run(
     let mut reg_at: Vec<Option<Instant>> = vec![None; cfg.threads];
     let mut done = vec![false; cfg.threads];
     let mut lat = Latencies::new();
-    let mut progress = Progress::new(Mode::detect(cfg.quiet));
+    let mut samples = vec![Samples::default(); cfg.threads];
+    let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
     let mut timeline = Timeline::new();
+    // STATUS latencies of the second being sampled.
+    let mut second_status = crate::histo::new_histogram();
     let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
     let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
     // Just after whole seconds from the start, when the workers report, so
@@ -198,7 +207,9 @@ pub fn run(
                 reg_at[r.worker] = r.all_registered_at;
                 outage_spans.extend_from_slice(&r.outages);
                 outage_open[r.worker] = r.outage_open_since;
+                samples[r.worker] = r.samples;
                 lat.merge(&r.lat);
+                let _ = second_status.add(r.lat.get(Kind::Status));
                 done[r.worker] |= fin;
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -208,25 +219,34 @@ pub fn run(
             next_progress += PROGRESS_EVERY;
             let total = sum(&latest);
             progress.update(start.elapsed(), cfg.devices, &total, &lat);
-            timeline.sample(timeline.next_t_s(), &total);
+            timeline.sample(timeline.next_t_s(), &total, p99(&second_status));
+            second_status.reset();
         }
     }
     progress.finish();
     // The partial last second, so each column sums to the totals.
-    timeline.sample(timeline.next_t_s(), &sum(&latest));
+    timeline.sample(timeline.next_t_s(), &sum(&latest), p99(&second_status));
     abort.store(true, Ordering::Relaxed);
+    let mut op_log = op.join().unwrap_or_default();
+    // Finished workers still hold their connections: the hub's count now
+    // is comparable with `up_at_end`.
+    let hub_stats = final_stats(addrs.admin, &mut op_log);
+    release.store(true, Ordering::Release);
+    let workers_reported = done.iter().filter(|&&d| d).count() as u64;
     for t in threads {
         if done.iter().all(|&d| d) {
             let _ = t.join();
         }
     }
-    let op_log = op.join().unwrap_or_default();
     for w in op_log.waves.iter().filter(|w| w.done && w.measured) {
         lat.record_us(Kind::Wave, w.elapsed_us);
     }
     let counters = sum(&latest);
-
-    let hub_stats = operator::query(addrs.admin, "stats").ok();
+    let hub_registered = hub_stats
+        .as_ref()
+        .and_then(|v| v.get("stats")?.get("registered")?.as_u64());
+    let mut evidence = Samples::default();
+    samples.iter().for_each(|s| evidence.merge(s));
     let snmp_delta = match (snmp_before, UdpSnmp::read()) {
         (Some(b), Some(a)) => Some(a.since(&b)),
         _ => None,
@@ -309,7 +329,67 @@ pub fn run(
         timeline: timeline.into_samples(),
         outages,
         shard: placement.shard.clone(),
+        samples: evidence,
+        workers: cfg.threads as u64,
+        workers_reported,
+        hub_registered,
     }))
+}
+
+/// Attempts at the final `stats` (each bounded by the operator's connect
+/// and reply timeouts), so one reply lost to a loaded machine does not
+/// fail `admin_reachable`, while a silent admin port costs at most this
+/// many timeouts.
+pub const FINAL_STATS_ATTEMPTS: u32 = 2;
+
+/// The hub's `stats`, or `None` with the reason logged as an admin error.
+fn final_stats(
+    admin: std::net::SocketAddr,
+    log: &mut operator::OperatorLog,
+) -> Option<serde_json::Value> {
+    let mut last = None;
+    for _ in 0..FINAL_STATS_ATTEMPTS {
+        match operator::query(admin, "stats") {
+            Ok(v) => return Some(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        log.error(format!("final stats: {e}"));
+    }
+    None
+}
+
+/// Slack after the planned ramp-up before a short run's first wave.
+pub const FIRST_WAVE_SLACK: Duration = Duration::from_millis(500);
+
+/// The first wave: one `--command-every` after the start, or, when that
+/// would leave no measured wave, as soon as the fleet should be up and the
+/// warm-up is over. `None` (and a one-line notice) when even that is past
+/// the stop.
+fn first_wave(
+    cfg: &RunConfig,
+    start: Instant,
+    measure_from: Instant,
+    stop_at: Instant,
+) -> Option<Instant> {
+    let every = cfg.command_every?;
+    let regular = start + every;
+    if regular < stop_at {
+        return Some(regular);
+    }
+    let ramp = Duration::from_secs_f64(f64::from(cfg.devices) / cfg.connect_rate);
+    let early = (start + ramp + FIRST_WAVE_SLACK).max(measure_from);
+    if early < stop_at {
+        Some(early)
+    } else {
+        eprintln!(
+            "loadgen: no command wave fits: the fleet is up about {:.1} s into a {:.1} s run",
+            (early - start).as_secs_f64(),
+            (stop_at - start).as_secs_f64()
+        );
+        None
+    }
 }
 
 fn sum(v: &[Counters]) -> Counters {

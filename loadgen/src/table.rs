@@ -9,7 +9,10 @@
 //!   injected_drops reported_missing status_timeouts`;
 //! - `sweep.dat`: open-loop reports by offered rate, `rate dgram/s
 //!   unexplained missing_not_injected status_timeouts`;
-//! - `knee.dat`: `last_clean_rate first_troubled_rate` (empty: no knee).
+//! - `knee.dat`: `last_clean_rate first_troubled_rate` (empty: no knee);
+//! - `timeline.<stem>.dat`: per report with a `timeline`, one line per
+//!   second: `t_s datagrams_sent statuses status_timeouts devices_up
+//!   fates_missing fates_unknown status_p99_ms`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -231,6 +234,28 @@ pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileErr
             label(r),
             if open.is_some() { "open" } else { "closed" }
         );
+        if let Some(tl) = r.get("timeline").and_then(Value::as_array) {
+            let mut t = String::from(
+                "# t_s datagrams_sent statuses status_timeouts devices_up fates_missing fates_unknown status_p99_ms\n",
+            );
+            for s in tl {
+                let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
+                let _ = writeln!(
+                    t,
+                    "{} {} {} {} {} {} {} {:.3}",
+                    n("t_s"),
+                    n("datagrams_sent"),
+                    n("statuses"),
+                    n("status_timeouts"),
+                    n("devices_up"),
+                    n("fates_missing"),
+                    n("fates_unknown"),
+                    n("status_p99_us") as f64 / 1e3
+                );
+            }
+            let p = dir.join(format!("timeline.{stem}.dat"));
+            std::fs::write(&p, t).map_err(|e| FileError::Io(p.clone(), e))?;
+        }
         let g = |p: &str| f(r, p).unwrap_or(0.0);
         match open {
             None => {
@@ -306,6 +331,8 @@ pub fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<(), FileError> 
         if d.get("kind").and_then(Value::as_str) == Some("limits") {
             limits.push((name, d));
         } else if d.get("udp").is_some() {
+            crate::reportfile::check_report(&d)
+                .map_err(|e| FileError::Shape(format!("{name}: {e}")))?;
             reports.push((name, d));
         } else {
             return Err(FileError::Shape(format!(

@@ -7,7 +7,18 @@
 
 use serde::Serialize;
 
+use hdrhistogram::Histogram;
+
 use crate::accounting::Counters;
+
+/// The p99 of `h`, 0 when empty.
+pub fn p99(h: &Histogram<u64>) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(0.99)
+    }
+}
 
 /// One second of the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -26,6 +37,13 @@ pub struct Sample {
     pub reconnects: u64,
     /// Connects that failed or were refused in this second.
     pub connect_failures: u64,
+    /// Datagram fates settled in this second: listed missing by a valid
+    /// STATUS, and unknown (their cycle got no valid STATUS).
+    pub fates_missing: u64,
+    pub fates_unknown: u64,
+    /// STATUS latency p99 (µs, corrected) of the STATUSes read in this
+    /// second; 0 when none.
+    pub status_p99_us: u64,
 }
 
 /// Samples in order, and the counters of the previous one.
@@ -41,7 +59,7 @@ impl Timeline {
     }
 
     /// Adds the sample for second `t_s` from the fleet's cumulative counters.
-    pub fn sample(&mut self, t_s: u64, c: &Counters) {
+    pub fn sample(&mut self, t_s: u64, c: &Counters, status_p99_us: u64) {
         let p = &self.last;
         self.samples.push(Sample {
             t_s,
@@ -51,6 +69,9 @@ impl Timeline {
             status_timeouts: c.status_timeouts.saturating_sub(p.status_timeouts),
             reconnects: c.reconnects.saturating_sub(p.reconnects),
             connect_failures: c.connect_failures.saturating_sub(p.connect_failures),
+            fates_missing: c.fate_missing.saturating_sub(p.fate_missing),
+            fates_unknown: c.fate_unknown.saturating_sub(p.fate_unknown),
+            status_p99_us,
         });
         self.last = *c;
     }
@@ -78,16 +99,16 @@ mod tests {
             statuses: 10,
             ..Default::default()
         };
-        t.sample(t.next_t_s(), &c);
+        t.sample(t.next_t_s(), &c, 0);
         c.up = 5;
         c.sent = 130;
         c.statuses = 13;
         c.status_timeouts = 15;
         c.connect_failures = 30;
-        t.sample(t.next_t_s(), &c);
+        t.sample(t.next_t_s(), &c, 0);
         c.up = 20;
         c.reconnects = 15;
-        t.sample(t.next_t_s(), &c);
+        t.sample(t.next_t_s(), &c, 0);
         let s = t.into_samples();
         assert_eq!(s.iter().map(|s| s.t_s).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(

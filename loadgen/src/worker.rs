@@ -21,7 +21,8 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::accounting::Counters;
-use crate::device::{Ctx, Device, Reply};
+use crate::device::{CloseCause, Ctx, Device, Reply};
+use crate::evidence::{self, Samples};
 use crate::histo::Latencies;
 use crate::outage::OutageTracker;
 use hub::limits::{MAX_DATAGRAM, MAX_LINE};
@@ -42,6 +43,28 @@ pub const MIN_DRAIN: Duration = Duration::from_millis(200);
 /// Socket errors (a refused datagram's ICMP) skipped per UDP readiness
 /// event before giving up on it; each is reported once by the kernel.
 pub const MAX_UDP_ERRORS_PER_EVENT: u32 = 8;
+/// Datagrams one device sends per timer call. A device behind its open-loop
+/// schedule sends its backlog in batches, each against a fresh clock, with
+/// the stop checked in between.
+pub const SEND_BATCH: usize = 64;
+/// Timer calls per loop pass before the loop re-reads the clock, polls and
+/// checks the stop again; an overloaded worker so never spins past the end.
+pub const TIMER_BATCH: usize = 512;
+/// Send buffer of a device's TCP connection. A device writes only its
+/// registration line and ACKs (21 bytes each, one per command), so a small
+/// fixed buffer costs nothing, bounds kernel memory per device, and lets a
+/// hub that stops reading show up within a few hundred ACKs instead of
+/// megabytes of autotuned buffer.
+pub const DEVICE_SNDBUF: usize = 16 * 1024;
+/// Longest a finished worker keeps its connections for the final stats.
+pub const MAX_RELEASE_WAIT: Duration = Duration::from_secs(15);
+/// Bytes one device may receive in one read burst. A correct hub sends one
+/// command at a time (a few dozen bytes) and waits for its ACK; a hub that
+/// sends more is flooding: the device is disconnected (a hub violation).
+pub const MAX_INBOUND_BURST: usize = 64 * 1024;
+/// Commands one device may hold unanswered (ACKs not yet written because
+/// the hub does not read them): past it, the device is disconnected.
+pub const MAX_QUEUED_ACKS: usize = 64;
 
 /// What a worker tells the main thread.
 #[derive(Debug)]
@@ -64,6 +87,8 @@ pub struct Report {
     pub outages: Vec<(Instant, Instant)>,
     /// Start of this shard's outage in progress.
     pub outage_open_since: Option<Instant>,
+    /// Verbatim evidence so far (capped).
+    pub samples: Samples,
 }
 
 /// One device as the worker plans it.
@@ -88,6 +113,12 @@ pub struct WorkerPlan {
     pub wave_sent_ns: Arc<AtomicU64>,
     /// Set by the main thread to end the run early.
     pub abort: Arc<AtomicBool>,
+    /// `--max-send-lag-ms`.
+    pub max_lag: Duration,
+    /// Set by the main thread once it has read the hub's stats: until then
+    /// a finished worker keeps its connections open, so the hub's count of
+    /// registered devices can be compared with loadgen's.
+    pub release: Arc<AtomicBool>,
 }
 
 struct Slot {
@@ -109,6 +140,8 @@ struct Meter {
     lat: Latencies,
     measure_from: Instant,
     stop_at: Instant,
+    samples: Samples,
+    max_lag: Duration,
 }
 
 impl Meter {
@@ -118,6 +151,8 @@ impl Meter {
             lat: &mut self.lat,
             measure_from: self.measure_from,
             stop_at: self.stop_at,
+            samples: &mut self.samples,
+            max_lag: self.max_lag,
         }
     }
 }
@@ -137,6 +172,15 @@ struct Worker {
     outages: OutageTracker,
     rbuf: Box<[u8; READ_BUF]>,
     dbuf: [u8; MAX_DATAGRAM],
+}
+
+/// What one `read` on a device's connection gave.
+enum Chunk {
+    Data(usize),
+    Drained,
+    Eof,
+    Broken,
+    TooLong,
 }
 
 fn tcp_token(i: usize) -> Token {
@@ -159,6 +203,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         epoch,
         wave_sent_ns,
         abort,
+        max_lag,
+        release,
     } = plan;
     let outages = OutageTracker::new(devices.len());
     let mut w = Worker {
@@ -183,6 +229,8 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             lat: Latencies::new(),
             measure_from,
             stop_at,
+            samples: Samples::default(),
+            max_lag,
         },
         hub_tcp,
         hub_udp,
@@ -246,6 +294,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
                 all_registered_at: w.all_registered_at,
                 outages: w.outages.take_closed(),
                 outage_open_since: w.outages.open_since(),
+                samples: w.meter.samples.clone(),
             }));
         }
         let drained = now >= stop_at + MIN_DRAIN && w.meter.counters.in_flight == 0;
@@ -261,7 +310,12 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         all_registered_at: w.all_registered_at,
         outages: w.outages.take_closed(),
         outage_open_since: w.outages.open_since(),
+        samples: w.meter.samples,
     }));
+    let until = Instant::now() + MAX_RELEASE_WAIT;
+    while !release.load(Ordering::Acquire) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Ok(())
 }
 
@@ -288,11 +342,15 @@ impl Worker {
         }
     }
 
+    /// Runs at most [`TIMER_BATCH`] due timers; the rest wait for the next
+    /// pass (the loop then polls without sleeping).
     fn fire_timers(&mut self, now: Instant) {
+        let mut budget = TIMER_BATCH;
         while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if t > now {
+            if t > now || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.heap.pop();
             let i = i as usize;
             if self.slots[i].scheduled != Some(t) {
@@ -327,8 +385,13 @@ impl Worker {
         } = self;
         let slot = &mut slots[i];
         let mut ctx = meter.ctx();
+        // A fresh clock: `now` may be stale after a long pass.
+        let now = now.max(Instant::now());
         slot.dev.data.poll(now, &mut ctx);
-        while let Some(o) = slot.dev.next_datagram(now, &mut ctx) {
+        for _ in 0..SEND_BATCH {
+            let Some(o) = slot.dev.next_datagram(now, &mut ctx) else {
+                break;
+            };
             let d = Datagram {
                 name: &slot.dev.name,
                 timestamp: ts,
@@ -380,6 +443,7 @@ impl Worker {
         )?;
         s.set_reuse_address(true)?;
         s.set_nodelay(true)?;
+        s.set_send_buffer_size(DEVICE_SNDBUF)?;
         s.set_nonblocking(true)?;
         if let Some(ip) = src {
             s.bind(&SocketAddr::new(ip, 0).into())?;
@@ -427,66 +491,82 @@ impl Worker {
         self.read(i, now);
     }
 
-    /// Reads and answers every complete line; closes on EOF or error.
+    /// Reads and answers every complete line, chunk by chunk, flushing the
+    /// ACKs after each; closes on EOF or error, and on a hub violation
+    /// (a line over the cap, a burst over [`MAX_INBOUND_BURST`], more than
+    /// [`MAX_QUEUED_ACKS`] ACKs the hub does not read).
     fn read(&mut self, i: usize, now: Instant) {
         let wave = self.wave_sent();
-        let mut closed = false;
-        let mut acks = 0u32;
-        {
-            let Worker {
-                slots, meter, rbuf, ..
-            } = self;
-            let slot = &mut slots[i];
-            let mut ctx = meter.ctx();
-            let Some(tcp) = slot.tcp.as_mut() else { return };
-            loop {
-                match tcp.read(&mut rbuf[..]) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
+        let mut burst = 0usize;
+        loop {
+            let (step, acks) = self.read_chunk(i, now, wave);
+            if acks > 0 {
+                let ok = self.flush(i);
+                let t = Instant::now();
+                let (slot, mut ctx) = self.ctx_parts(i);
+                for _ in 0..acks {
+                    slot.dev.ack_written(t, wave, &mut ctx);
+                }
+                if !ok {
+                    return self.close(i, now, false);
+                }
+                if self.slots[i].out.len() > MAX_QUEUED_ACKS * (ACK_TEXT.len() + 1) {
+                    let what = format!("more than {MAX_QUEUED_ACKS} commands left unanswered (the hub does not read ACKs)");
+                    return self.violation(i, now, &what);
+                }
+            }
+            match step {
+                Chunk::Data(n) => {
+                    burst += n;
+                    if burst > MAX_INBOUND_BURST {
+                        let what = format!("more than {MAX_INBOUND_BURST} bytes in one burst");
+                        return self.violation(i, now, &what);
                     }
-                    Ok(n) => {
-                        slot.framer.push(&rbuf[..n]);
-                        loop {
-                            match slot.framer.next_line() {
-                                Ok(Some(line)) => {
-                                    if slot.dev.on_line(now, line, wave, &mut ctx) == Reply::Ack {
-                                        slot.out.extend_from_slice(ACK_TEXT.as_bytes());
-                                        slot.out.push(b'\n');
-                                        acks += 1;
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(_) => {
-                                    closed = true;
-                                    break;
-                                }
-                            }
-                        }
-                        if closed {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        closed = true;
-                        break;
-                    }
+                }
+                Chunk::Drained => return,
+                Chunk::Eof => return self.close_for(i, now, false, CloseCause::Eof),
+                Chunk::Broken => return self.close(i, now, false),
+                Chunk::TooLong => {
+                    let what = format!("a line longer than {MAX_LINE} bytes");
+                    return self.violation(i, now, &what);
                 }
             }
         }
-        if acks > 0 {
-            let ok = self.flush(i);
-            let t = Instant::now();
-            let (slot, mut ctx) = self.ctx_parts(i);
-            for _ in 0..acks {
-                slot.dev.ack_written(t, wave, &mut ctx);
+    }
+
+    /// One `read` and the lines it completes; ACKs are queued in `out`.
+    fn read_chunk(&mut self, i: usize, now: Instant, wave: Option<Instant>) -> (Chunk, u32) {
+        let Worker {
+            slots, meter, rbuf, ..
+        } = self;
+        let slot = &mut slots[i];
+        let mut ctx = meter.ctx();
+        let Some(tcp) = slot.tcp.as_mut() else {
+            return (Chunk::Drained, 0);
+        };
+        let n = loop {
+            match tcp.read(&mut rbuf[..]) {
+                Ok(0) => return (Chunk::Eof, 0),
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Chunk::Drained, 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return (Chunk::Broken, 0),
             }
-            closed |= !ok;
-        }
-        if closed {
-            self.close(i, now, false);
+        };
+        slot.framer.push(&rbuf[..n]);
+        let mut acks = 0;
+        loop {
+            match slot.framer.next_line() {
+                Ok(Some(line)) => {
+                    if slot.dev.on_line(now, line, wave, &mut ctx) == Reply::Ack {
+                        slot.out.extend_from_slice(ACK_TEXT.as_bytes());
+                        slot.out.push(b'\n');
+                        acks += 1;
+                    }
+                }
+                Ok(None) => return (Chunk::Data(n), acks),
+                Err(_) => return (Chunk::TooLong, acks),
+            }
         }
     }
 
@@ -511,6 +591,21 @@ impl Worker {
     }
 
     fn close(&mut self, i: usize, now: Instant, connect_failed: bool) {
+        self.close_for(i, now, connect_failed, CloseCause::Reset);
+    }
+
+    /// A hub protocol violation: count it, keep the reason, disconnect.
+    fn violation(&mut self, i: usize, now: Instant, what: &str) {
+        let c = &mut self.meter.counters;
+        c.hub_violations += 1;
+        let name = &self.slots[i].dev.name;
+        evidence::keep(&mut self.meter.samples.violations, || {
+            format!("{name}: {what}")
+        });
+        self.close_for(i, now, false, CloseCause::Violation);
+    }
+
+    fn close_for(&mut self, i: usize, now: Instant, connect_failed: bool, cause: CloseCause) {
         let Worker {
             slots, poll, meter, ..
         } = self;
@@ -524,7 +619,7 @@ impl Worker {
         if connect_failed {
             slot.dev.on_connect_failed(now, &mut ctx);
         } else {
-            slot.dev.on_closed(now, &mut ctx);
+            slot.dev.on_closed(now, cause, &mut ctx);
         }
     }
 

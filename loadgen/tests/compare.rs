@@ -16,6 +16,7 @@ fn compare_prints_the_table_and_draws_svg_and_png() {
         "half2.json",
         "rate500.json",
         "rate2000.json",
+        "v2run.json",
         "limits.json",
     ]
     .iter()
@@ -56,7 +57,19 @@ fn compare_prints_the_table_and_draws_svg_and_png() {
         .find(|l| l.starts_with("datagrams/s"))
         .unwrap();
     assert!(dps.contains("x)"), "{dps}");
-    for chart in ["spectrum_status", "spectrum_wave", "scenarios", "sweep"] {
+    // 3 waves per report: too few samples to draw a spectrum; said so.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!out.join("spectrum_wave.svg").exists());
+    assert!(
+        stderr.contains("wave: left out (fewer than 20 samples)"),
+        "{stderr}"
+    );
+    let svg = std::fs::read_to_string(out.join("spectrum_status.svg")).unwrap();
+    assert!(
+        svg.contains("(n=23)") && svg.contains("commit"),
+        "sample counts and commit in the chart"
+    );
+    for chart in ["spectrum_status", "timeline_v2run", "scenarios", "sweep"] {
         for ext in ["svg", "png"] {
             let p = out.join(format!("{chart}.{ext}"));
             let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -66,5 +79,15 @@ fn compare_prints_the_table_and_draws_svg_and_png() {
     let png = std::fs::read(out.join("spectrum_status.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(out.join("half1.status.hgrm").exists());
+    // A non-empty --out is refused: every comparison gets a fresh folder.
+    let again = Command::new("bash")
+        .arg(root.join("scripts/compare.sh"))
+        .arg("--out")
+        .arg(&out)
+        .args(&files)
+        .env("LOADGEN", env!("CARGO_BIN_EXE_loadgen"))
+        .output()
+        .expect("run compare.sh");
+    assert_eq!(again.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -138,3 +138,36 @@ fn hgrm_files_for_every_kind() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
 }
+
+#[test]
+fn readers_refuse_what_is_not_a_known_report_in_one_line() {
+    let mut future = load(&fixture("half1.json"));
+    future["schema_version"] = serde_json::json!(99);
+    let fut = tmp("future.json");
+    std::fs::write(&fut, future.to_string()).unwrap();
+    let other = tmp("other.json");
+    std::fs::write(&other, r#"{"name": "not a report", "udp": 1}"#).unwrap();
+    let half = fixture("half1.json");
+    for (args, want) in [
+        (
+            vec!["merge", fut.to_str().unwrap(), half.to_str().unwrap()],
+            "schema_version 99",
+        ),
+        (vec!["hgrm", fut.to_str().unwrap()], "schema_version 99"),
+        (vec!["table", fut.to_str().unwrap()], "schema_version 99"),
+        (
+            vec!["hgrm", other.to_str().unwrap()],
+            "not a loadgen report",
+        ),
+        (
+            vec!["table", other.to_str().unwrap()],
+            "not a loadgen report",
+        ),
+    ] {
+        let out = loadgen(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

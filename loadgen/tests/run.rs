@@ -57,7 +57,18 @@ fn small_fleet_accounts_for_every_datagram() {
     let r = report(&out);
 
     // Every required key.
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
+    // Every check passed, each with its figure; fates add up.
+    for c in r["checks"].as_array().expect("checks") {
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    let f = &r["udp"]["fates"];
+    assert_eq!(
+        u(&r, "udp.sent"),
+        u(f, "received") + u(f, "missing") + u(f, "unknown"),
+        "{f}"
+    );
+    assert_eq!(u(f, "unknown"), 0, "{f}");
     for k in [
         "command_line",
         "seed",
@@ -199,9 +210,16 @@ fn thresholds_set_the_exit_code() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    // The summary names both failed thresholds; the last line says why.
     assert!(
-        err.contains("status p99") && err.contains("registered 5 < --min-registered 6"),
+        err.contains("✗ max_p99_ms") && err.contains("✗ min_registered"),
+        "{err}"
+    );
+    let reason = err.lines().last().unwrap_or("");
+    assert!(
+        reason.starts_with("loadgen: check failed:")
+            && reason.contains("max_p99_ms: worst p99 status")
+            && reason.contains("min_registered: registered 5 (minimum 6)"),
         "{err}"
     );
     // The report is still written.
@@ -328,4 +346,75 @@ fn the_embedded_hub_records_every_reading_and_the_identity_is_exact() {
     assert!(out.status.success());
     assert!(report(&out)["recorder"].is_null());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_shorter_than_command_every_still_measures_a_wave() {
+    // Default --command-every is 5 s; the run is 2 s.
+    let out = loadgen(&["--devices", "10", "--duration", "2s", "--interval", "200ms"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert!(u(&r, "commands.waves") >= 1, "{}", r["commands"]);
+    assert_eq!(u(&r, "commands.acked"), u(&r, "commands.sent"));
+    assert!(u(&r, "latency_us.command_rtt.count") >= 1);
+}
+
+#[test]
+fn open_loop_overload_ends_on_time_and_says_so() {
+    // Far more than a debug build can send: the run must still stop on
+    // time, and the verdict must blame the generator, not the hub.
+    let t = std::time::Instant::now();
+    let out = loadgen(&[
+        "--devices",
+        "200",
+        "--rate",
+        "2000000",
+        "--duration",
+        "2s",
+        "--command-every",
+        "0",
+        "--status-timeout",
+        "1s",
+    ]);
+    let took = t.elapsed();
+    let r = report(&out);
+    assert!(took < std::time::Duration::from_secs(12), "took {took:?}");
+    assert_eq!(r["generator"]["saturated"], true, "{}", r["generator"]);
+    assert_eq!(r["udp"]["unexplained_loss"], 0, "{}", r["udp"]);
+    assert_eq!(r["ok"], false);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r["udp"]["identity"], "ok", "{}", r["udp"]);
+}
+
+#[test]
+fn stderr_has_a_progress_line_a_second_and_summary_none_silences_the_summary() {
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["--devices", "5", "--duration", "3s", "--interval", "200ms"])
+            .args(["--command-every", "0"])
+            .args(extra)
+            .output()
+            .expect("run loadgen")
+    };
+    // stderr is a pipe here, not a terminal: plain lines, one per second.
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let progress = err.lines().filter(|l| l.starts_with('[')).count();
+    assert!(progress >= 3, "{err}");
+    assert!(
+        err.contains("  checks") && err.contains("verdict: ok"),
+        "{err}"
+    );
+    let out = run(&["--summary", "none", "--progress-every", "10s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("checks") && !err.contains("verdict"), "{err}");
+    assert!(
+        err.lines().filter(|l| l.starts_with('[')).count() <= 1,
+        "{err}"
+    );
 }

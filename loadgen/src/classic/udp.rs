@@ -5,7 +5,6 @@ use std::net::UdpSocket;
 
 use super::{resolve, ClassicArgs, ClassicError, Transcript};
 use crate::rng::SplitMix64;
-use hub::protocol::Datagram;
 
 pub fn run(args: &ClassicArgs, out: &Transcript) -> Result<(), ClassicError> {
     let name = &args.name;
@@ -30,15 +29,7 @@ pub fn run(args: &ClassicArgs, out: &Transcript) -> Result<(), ClassicError> {
             // One decimal, 20.0 to 30.0, as the original's readings.
             let value = (200.0 + (rng.next_f64() * 100.0).floor()) / 10.0;
             let ts = crate::timestamp::now();
-            let d = Datagram {
-                name: name.as_str(),
-                timestamp: &ts,
-                kind: &args.kind,
-                value,
-                seq,
-                cycle: None,
-            };
-            let n = d.encode(&mut buf)?;
+            let n = encode(&mut buf, name, &ts, &args.kind, value, seq)?;
             out.line(&format!(
                 "[{name}] Sending packet SEQ:{seq} - {}={value:.1}",
                 args.kind
@@ -63,4 +54,46 @@ pub fn run(args: &ClassicArgs, out: &Transcript) -> Result<(), ClassicError> {
         }
     }
     Ok(())
+}
+
+/// The original client's datagram: the value as Python prints a float with
+/// one decimal (`24.0`, never `24`), and no `CYCLE` (the original sends none).
+fn encode(
+    out: &mut [u8],
+    name: &str,
+    ts: &str,
+    kind: &str,
+    value: f64,
+    seq: u32,
+) -> std::io::Result<usize> {
+    use std::io::Write;
+    let cap = out.len();
+    let mut w = &mut out[..];
+    write!(w, "{name},{ts},{kind},{value:.1},SEQ:{seq}")?;
+    Ok(cap - w.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_value_keeps_its_decimal_like_the_original() {
+        let mut buf = [0u8; 128];
+        let n = encode(
+            &mut buf,
+            "Sensor01",
+            "2025-10-22 18:20:15",
+            "temperature",
+            24.0,
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"Sensor01,2025-10-22 18:20:15,temperature,24.0,SEQ:5"
+        );
+        let d = hub::protocol::Datagram::parse(&buf[..n]).unwrap();
+        assert_eq!((d.value, d.seq, d.cycle), (24.0, 5, None));
+    }
 }

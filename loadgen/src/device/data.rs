@@ -9,6 +9,12 @@
 //! with exactly one STATUS, so STATUSes are matched to the oldest cycle
 //! waiting (a FIFO). Cycles whose datagrams were all dropped before sending
 //! are never seen by the hub and are resolved at once (`unseen_cycles`).
+//! A STATUS is believed only after [`verify`](super::verify) passes it:
+//! an invalid one is counted and never matched; one that does not fit the
+//! oldest cycle (it says an unsent SEQ arrived) is matched to the next
+//! cycle if it fits that one (the oldest's STATUS was lost: skipped), else
+//! dropped. Each sent datagram's fate is received, missing (real loss) or
+//! unknown (its cycle got no valid STATUS).
 //!
 //! Closed loop (the original client's rhythm): a cycle's datagrams go out
 //! back to back, then the device waits for the STATUS (or the STATUS
@@ -24,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use hub::protocol::Status;
 
-use super::Ctx;
+use super::{verify, Ctx};
+use crate::evidence;
 use crate::histo::Kind;
 use crate::rng::SplitMix64;
 
@@ -65,6 +72,10 @@ struct Pending {
     injected: u64,
     /// Bit `i`: SEQ `i + 1` refused by the kernel.
     failed: u64,
+    /// Bit `i`: SEQ `i + 1` taken by the kernel.
+    sent: u64,
+    /// Bit `i`: SEQ `i + 1` never generated, the stop came first.
+    cut: u64,
     /// Intended and actual send time of the last SEQ, if it was sent.
     last_sent: Option<(Instant, Instant)>,
     /// STATUS timeout; set once the last SEQ is generated.
@@ -89,6 +100,9 @@ pub struct Data {
     /// Number of the current (or last) cycle; the first is 1.
     cycle: u64,
     pending: VecDeque<Pending>,
+    /// The run's stop, learnt when the first cycle begins: a cycle being
+    /// sent wakes the device then, to be cut.
+    stop_at: Option<Instant>,
 }
 
 impl Data {
@@ -100,6 +114,7 @@ impl Data {
             loss,
             phase: Phase::Idle,
             cycle: 0,
+            stop_at: None,
             pending: VecDeque::with_capacity(match pacing {
                 Pacing::Closed { .. } => 1,
                 Pacing::Open { .. } => 4,
@@ -155,6 +170,7 @@ impl Data {
     /// When the device next needs [`poll`](Self::poll).
     pub fn next_wake(&self) -> Option<Instant> {
         let phase = match self.phase {
+            Phase::Sending { seq, at } if seq > 1 => Some(self.stop_at.map_or(at, |s| at.min(s))),
             Phase::Sending { at, .. } => Some(at),
             Phase::Resting { until } => Some(until),
             _ => None,
@@ -195,6 +211,7 @@ impl Data {
         ctx.counters.in_flight -= 1;
         if p.counted {
             ctx.counters.status_timeouts += 1;
+            ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
         }
     }
 
@@ -218,6 +235,12 @@ impl Data {
             let Phase::Sending { seq, at } = self.phase else {
                 return None;
             };
+            if seq > 1 && now >= ctx.stop_at {
+                // The stop is checked at every datagram, so a backlog never
+                // runs past it: the rest of this cycle is cut.
+                self.cut_rest(seq, now, ctx);
+                return None;
+            }
             if at > now {
                 return None;
             }
@@ -236,6 +259,11 @@ impl Data {
                 ctx.counters.generated += 1;
                 if dropped {
                     ctx.counters.injected_drops += 1;
+                }
+                let lag = now.saturating_duration_since(at);
+                ctx.lat.record(Kind::SendLag, lag);
+                if lag > ctx.max_lag {
+                    ctx.counters.late_sends += 1;
                 }
             }
             if dropped {
@@ -264,6 +292,7 @@ impl Data {
             Self::timed_out(&p, ctx);
         }
         self.cycle += 1;
+        self.stop_at = Some(ctx.stop_at);
         let counted = at >= ctx.measure_from;
         if counted {
             ctx.counters.cycles_started += 1;
@@ -274,6 +303,8 @@ impl Data {
             counted,
             injected: 0,
             failed: 0,
+            sent: 0,
+            cut: 0,
             last_sent: None,
             deadline: None,
         });
@@ -309,6 +340,25 @@ impl Data {
         }
     }
 
+    /// The stop came before SEQ `seq` of the current cycle: SEQs `seq..=n`
+    /// are never generated. The cycle still awaits the STATUS the hub's
+    /// cycle timeout will send (listing them missing), unless nothing of it
+    /// was sent at all.
+    fn cut_rest(&mut self, seq: u32, now: Instant, ctx: &mut Ctx) {
+        let all = all_bits(self.cycle_len);
+        let rest = all & !all_bits(seq - 1);
+        let p = self.pending.back_mut().expect("cycle begun");
+        p.cut |= rest;
+        p.deadline = Some(now + self.status_timeout);
+        if p.counted {
+            ctx.counters.cut_at_stop += u64::from(rest.count_ones());
+        }
+        self.phase = Phase::Done;
+        if p.sent == 0 && (p.injected | p.failed | p.cut) & all == all {
+            self.resolve_unseen(ctx);
+        }
+    }
+
     /// The last cycle never reached the hub; stop waiting for its STATUS.
     fn resolve_unseen(&mut self, ctx: &mut Ctx) {
         let p = self.pending.pop_back().expect("cycle begun");
@@ -324,6 +374,7 @@ impl Data {
             return;
         };
         if ok {
+            p.sent |= 1u64 << (out.seq - 1);
             if p.counted {
                 ctx.counters.sent += 1;
             }
@@ -339,25 +390,56 @@ impl Data {
         }
     }
 
-    /// A datagram from the hub: a STATUS for the oldest pending cycle.
+    /// A datagram from the hub: a STATUS for the oldest pending cycle, once
+    /// it is valid and fits that cycle (see the module docs).
     pub fn on_status(&mut self, now: Instant, bytes: &[u8], ctx: &mut Ctx) {
-        let st = match Status::parse(bytes) {
+        let st = match verify::check(bytes, self.cycle_len) {
             Ok(st) => st,
-            Err(_) => {
-                ctx.counters.malformed_statuses += 1;
+            Err(why) => {
+                ctx.counters.status_invalid += 1;
+                if why == verify::Invalid::Malformed {
+                    ctx.counters.malformed_statuses += 1;
+                }
+                evidence::keep(&mut ctx.samples.status_invalid, || {
+                    format!("{}: {}", why.as_str(), evidence::show(bytes))
+                });
                 return;
             }
         };
-        // The cycle still being sent cannot have been answered (open loop,
-        // after its predecessor timed out): the STATUS is a late one.
-        if self.pending.front().is_none_or(|p| p.deadline.is_none()) {
-            ctx.counters.stray_statuses += 1;
-            return;
+        // Only cycles whose last SEQ is out can have been answered (open
+        // loop: the cycle still being sent never is).
+        let answerable = |p: &Pending| p.deadline.is_some();
+        let all = all_bits(self.cycle_len);
+        let fits = |p: &Pending| verify::fits(&st, p.sent, all);
+        let idx = match (self.pending.front(), self.pending.get(1)) {
+            (Some(a), _) if answerable(a) && fits(a) => 0,
+            (Some(a), Some(b)) if answerable(a) && answerable(b) && fits(b) => 1,
+            (Some(a), _) if answerable(a) => {
+                ctx.counters.status_unfit += 1;
+                return;
+            }
+            _ => {
+                ctx.counters.stray_statuses += 1;
+                return;
+            }
+        };
+        if idx == 1 {
+            // The oldest cycle's own STATUS was lost.
+            let p = self.pending.pop_front().expect("two pending");
+            ctx.counters.in_flight -= 1;
+            if p.counted {
+                ctx.counters.status_skipped += 1;
+                ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
+            }
         }
+        let uncertain = self.pending.get(1).is_some_and(answerable);
         let p = self.pending.pop_front().expect("checked non-empty");
         ctx.counters.in_flight -= 1;
         if p.counted {
-            account(&p, &st, self.cycle_len, now, ctx);
+            if uncertain {
+                ctx.counters.uncertain_matches += 1;
+            }
+            account(&p, &st, now, ctx);
         }
         if self.phase == Phase::Awaiting && self.pending.is_empty() {
             self.rest(now);
@@ -370,6 +452,7 @@ impl Data {
             ctx.counters.in_flight -= 1;
             if p.counted {
                 ctx.counters.open_at_end += 1;
+                ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
             }
         }
         self.phase = Phase::Done;
@@ -384,20 +467,28 @@ fn all_bits(len: u32) -> u64 {
     }
 }
 
-/// Adds one closed cycle to the counters.
-fn account(p: &Pending, st: &Status, cycle_len: u32, now: Instant, ctx: &mut Ctx) {
+/// Adds one closed cycle, whose STATUS `st` passed validation and fits
+/// what was sent, to the counters.
+fn account(p: &Pending, st: &Status, now: Instant, ctx: &mut Ctx) {
     let c = &mut *ctx.counters;
     c.statuses += 1;
-    if st.total != cycle_len {
-        c.status_len_mismatch += 1;
-    }
     c.reported_received += u64::from(st.received);
     c.reported_missing += u64::from(st.missing_count());
     c.injected_in_closed += u64::from(p.injected.count_ones());
     c.send_errors_in_closed += u64::from(p.failed.count_ones());
-    let ours = p.injected | p.failed;
-    if st.truncated {
+    c.cut_in_closed += u64::from(p.cut.count_ones());
+    let ours = p.injected | p.failed | p.cut;
+    // `fits` guarantees received <= sent, so the fates add up to `sent`.
+    let sent = u64::from(p.sent.count_ones());
+    let missing = if st.truncated {
         c.truncated_statuses += 1;
+        sent - u64::from(st.received)
+    } else {
+        u64::from((st.missing & p.sent).count_ones())
+    };
+    c.fate_missing += missing;
+    c.fate_received += sent - missing;
+    if st.truncated {
         c.missing_not_injected += u64::from(st.missing_count().saturating_sub(ours.count_ones()));
     } else {
         c.missing_not_injected += u64::from((st.missing & !ours).count_ones());

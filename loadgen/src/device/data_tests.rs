@@ -9,6 +9,7 @@ const SEC: Duration = Duration::from_secs(1);
 struct Harness {
     c: Counters,
     lat: Latencies,
+    samples: crate::evidence::Samples,
     t0: Instant,
     measure_from: Instant,
     stop_at: Instant,
@@ -20,6 +21,7 @@ impl Harness {
         Harness {
             c: Counters::default(),
             lat: Latencies::new(),
+            samples: Default::default(),
             t0,
             measure_from: t0,
             stop_at: t0 + 1000 * SEC,
@@ -31,6 +33,8 @@ impl Harness {
             lat: &mut self.lat,
             measure_from: self.measure_from,
             stop_at: self.stop_at,
+            samples: &mut self.samples,
+            max_lag: SEC,
         }
     }
     /// Polls and drains every due datagram, reporting each as sent.
@@ -278,5 +282,125 @@ mod open_loop {
         assert_eq!(h.c.injected_not_missing, 0);
         d.abandon(&mut h.ctx());
         assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+}
+
+mod evidence {
+    use super::*;
+
+    fn one_cycle(h: &mut Harness, d: &mut Data, rng: &mut SplitMix64) -> Vec<Outgoing> {
+        d.start(h.t0);
+        h.pump(d, rng, h.t0)
+    }
+
+    #[test]
+    fn an_invalid_status_is_counted_kept_and_never_matched() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        one_cycle(&mut h, &mut d, &mut rng);
+        for bad in [
+            &b"STATUS RECEIVED 10/10 PACKETS; MISSING: [1, 2, 3]"[..],
+            b"garbage",
+            b"STATUS RECEIVED 4/4 PACKETS",
+        ] {
+            d.on_status(h.t0, bad, &mut h.ctx());
+        }
+        assert_eq!((h.c.status_invalid, h.c.statuses, d.pending()), (3, 0, 1));
+        assert_eq!(h.c.malformed_statuses, 1);
+        assert_eq!(h.samples.status_invalid.len(), 3);
+        assert!(h.samples.status_invalid[0].contains("MISSING: [1, 2, 3]"));
+        // Unanswered: the cycle times out and its datagrams' fate is unknown.
+        h.pump(&mut d, &mut rng, h.t0 + 5 * SEC);
+        assert_eq!((h.c.status_timeouts, h.c.fate_unknown), (1, 10));
+        assert_eq!(h.c.unexplained_loss(), 0);
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+
+    #[test]
+    fn fates_add_up_to_sent() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let mut d = closed(0.0);
+        let out = one_cycle(&mut h, &mut d, &mut rng);
+        // The hub lost SEQ 4 and 9: real loss, the datagrams' fate is "missing".
+        let kept: Vec<Outgoing> = out
+            .into_iter()
+            .filter(|o| o.seq != 4 && o.seq != 9)
+            .collect();
+        d.on_status(h.t0, &status_for(&kept, 10), &mut h.ctx());
+        assert_eq!(
+            (h.c.fate_received, h.c.fate_missing, h.c.fate_unknown),
+            (8, 2, 0)
+        );
+        assert_eq!(h.c.unexplained_loss(), 2);
+        d.abandon(&mut h.ctx());
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+
+    #[test]
+    fn a_status_claiming_unsent_seqs_is_not_matched() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(3, 3);
+        let mut d = closed(0.5);
+        d.start(h.t0);
+        let mut t = h.t0;
+        loop {
+            let out = h.pump(&mut d, &mut rng, t);
+            if !out.is_empty() && out.len() < 10 {
+                break;
+            }
+            if let Some(o) = out.first() {
+                d.on_status(t, &status_for(&out, 10), &mut h.ctx());
+                assert_eq!(o.seq, 1);
+            }
+            t = d.next_wake().unwrap();
+        }
+        let before = h.c.statuses;
+        d.on_status(t, b"STATUS RECEIVED 10/10 PACKETS", &mut h.ctx());
+        assert_eq!((h.c.status_unfit, h.c.statuses), (1, before));
+        assert_eq!(d.pending(), 1);
+    }
+
+    #[test]
+    fn the_stop_cuts_a_backlog_and_the_cut_is_explained() {
+        let mut h = Harness::new();
+        h.stop_at = h.t0 + SEC;
+        let mut rng = SplitMix64::new(1, 1);
+        let gap = Duration::from_millis(300);
+        let mut d = Data::new(Pacing::Open { gap }, 10, 5 * SEC, 0.0);
+        d.start(h.t0);
+        // SEQ 1..=4 due by 900 ms; the device then wakes at the stop, not
+        // at SEQ 5's time, and the rest of the cycle is cut.
+        assert_eq!(
+            h.pump(&mut d, &mut rng, h.t0 + Duration::from_millis(900))
+                .len(),
+            4
+        );
+        assert_eq!(d.next_wake(), Some(h.t0 + SEC));
+        assert!(h.pump(&mut d, &mut rng, h.t0 + SEC).is_empty());
+        assert_eq!(h.c.cut_at_stop, 6);
+        // The hub's cycle timeout reports the six missing.
+        let st = b"STATUS RECEIVED 4/10 PACKETS; MISSING: [5, 6, 7, 8, 9, 10]";
+        d.on_status(h.t0 + 4 * SEC, st, &mut h.ctx());
+        assert_eq!((h.c.statuses, h.c.cut_in_closed), (1, 6));
+        assert_eq!(h.c.unexplained_loss(), 0);
+        assert_eq!(h.c.identity_holds(10), Ok(()));
+    }
+
+    #[test]
+    fn two_awaited_cycles_make_a_match_uncertain() {
+        let mut h = Harness::new();
+        let mut rng = SplitMix64::new(1, 1);
+        let gap = Duration::from_millis(10);
+        let mut d = Data::new(Pacing::Open { gap }, 2, 5 * SEC, 0.0);
+        d.start(h.t0);
+        // Cycles 1 and 2 sent, cycle 3 begun.
+        h.pump(&mut d, &mut rng, h.t0 + 4 * gap);
+        assert_eq!(d.pending(), 3);
+        // Cycle 1's STATUS is lost; cycle 2's says SEQ 2 missing: it does
+        // fit cycle 1 too, so FIFO takes it, as an uncertain match.
+        d.on_status(h.t0, b"STATUS RECEIVED 2/2 PACKETS", &mut h.ctx());
+        assert_eq!((h.c.statuses, h.c.uncertain_matches), (1, 1));
     }
 }

@@ -6,6 +6,7 @@
 //! Every count goes into the [`Ctx`] the worker passes in.
 
 pub mod data;
+pub mod verify;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use hub::protocol::Command;
 
 use crate::accounting::Counters;
 use crate::backoff::Backoff;
+use crate::evidence::{self, Samples};
 use crate::histo::{Kind, Latencies};
 use crate::rng::SplitMix64;
 use data::{Data, Outgoing, Pacing};
@@ -21,6 +23,22 @@ use data::{Data, Outgoing, Pacing};
 pub const RECONNECT_BASE: Duration = Duration::from_millis(50);
 /// Longest reconnect delay (the backoff doubles up to here).
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Default `--registration-grace`: an `ERROR …` or a close this soon after
+/// the registration line is the hub refusing the device (the protocol has
+/// no registration reply, so silence is the only "yes").
+pub const REGISTRATION_GRACE: Duration = Duration::from_millis(500);
+
+/// Why a registered connection ended, as the worker saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The hub closed cleanly (EOF).
+    Eof,
+    /// A reset or another socket error.
+    Reset,
+    /// Loadgen closed it: the hub broke the protocol (endless line, flood,
+    /// not reading ACKs).
+    Violation,
+}
 
 /// What the worker lends a device while it handles one event.
 pub struct Ctx<'a> {
@@ -30,6 +48,10 @@ pub struct Ctx<'a> {
     pub measure_from: Instant,
     /// No new cycle, connect or reconnect at or after this.
     pub stop_at: Instant,
+    /// Verbatim evidence (refused STATUS, refusals, violations).
+    pub samples: &'a mut Samples,
+    /// A datagram sent later than this after its intended time is late.
+    pub max_lag: Duration,
 }
 
 impl Ctx<'_> {
@@ -45,8 +67,10 @@ enum Link {
     Waiting { at: Instant },
     /// `connect()` issued at `since`, not yet established.
     Connecting { since: Instant },
-    /// Registered; answering commands.
-    Up,
+    /// Registered at `since`; answering commands.
+    Up { since: Instant },
+    /// The hub refused the registration; waiting for the close.
+    Refused,
     /// Run over; no more connects.
     Stopped,
 }
@@ -70,6 +94,13 @@ pub struct Device {
     /// the hub is down count as failures too, so they back off, not spin.
     backoff: Backoff,
     ever_registered: bool,
+    /// This connection's registration is the device's first, so a refusal
+    /// takes back `ever_registered`.
+    first_registration: bool,
+    /// The hub sent `ERROR …` on this connection (after the grace).
+    error_seen: bool,
+    /// See [`REGISTRATION_GRACE`].
+    pub grace: Duration,
     pub rng: SplitMix64,
     pub data: Data,
     alarm: bool,
@@ -89,6 +120,9 @@ impl Device {
             link: Link::Waiting { at: connect_at },
             backoff: Backoff::new(RECONNECT_BASE, RECONNECT_MAX),
             ever_registered: false,
+            first_registration: false,
+            error_seen: false,
+            grace: REGISTRATION_GRACE,
             rng,
             data,
             alarm: false,
@@ -109,7 +143,7 @@ impl Device {
     }
 
     pub fn is_up(&self) -> bool {
-        self.link == Link::Up
+        matches!(self.link, Link::Up { .. })
     }
 
     pub fn alarm_active(&self) -> bool {
@@ -149,11 +183,14 @@ impl Device {
         out.extend_from_slice(b" TYPE ");
         out.extend_from_slice(self.kind.as_bytes());
         out.push(b'\n');
-        self.link = Link::Up;
+        self.link = Link::Up { since: now };
         self.backoff.reset();
+        self.error_seen = false;
         let c = &mut *ctx.counters;
         c.registrations += 1;
         c.up += 1;
+        c.up_peak = c.up_peak.max(c.up);
+        self.first_registration = !self.ever_registered;
         if self.ever_registered {
             c.reconnects += 1;
         } else {
@@ -178,6 +215,15 @@ impl Device {
     ) -> Reply {
         if line.starts_with(b"ERROR") {
             ctx.counters.errors_received += 1;
+            match self.link {
+                Link::Up { since } if now.saturating_duration_since(since) < self.grace => {
+                    self.refuse(&evidence::show(line), ctx);
+                }
+                _ => self.error_seen = true,
+            }
+            return Reply::None;
+        }
+        if self.link == Link::Refused {
             return Reply::None;
         }
         ctx.counters.commands_received += 1;
@@ -210,18 +256,50 @@ impl Device {
         }
     }
 
-    /// The hub closed the connection (EOF, reset, or `ERROR` then close).
-    pub fn on_closed(&mut self, now: Instant, ctx: &mut Ctx) {
+    /// The hub took back this registration: the device is not registered.
+    fn refuse(&mut self, reason: &str, ctx: &mut Ctx) {
+        self.link = Link::Refused;
+        let c = &mut *ctx.counters;
+        c.up -= 1;
+        c.registrations_refused += 1;
+        if self.first_registration {
+            c.ever_registered -= 1;
+            self.ever_registered = false;
+            self.first_registration = false;
+        }
+        evidence::keep(&mut ctx.samples.refusals, || {
+            format!("{}: {reason}", self.name)
+        });
+    }
+
+    /// The connection ended (the hub closed it, or loadgen did because of
+    /// a hub protocol violation).
+    pub fn on_closed(&mut self, now: Instant, cause: CloseCause, ctx: &mut Ctx) {
         match self.link {
-            Link::Up => {
-                ctx.counters.up -= 1;
-                if now < ctx.stop_at {
-                    ctx.counters.disconnects += 1;
+            Link::Up { since } => {
+                let early = now.saturating_duration_since(since) < self.grace;
+                if early && !self.error_seen && cause != CloseCause::Violation {
+                    let ms = self.grace.as_millis();
+                    self.refuse(&format!("closed within {ms} ms of registering"), ctx);
+                } else {
+                    ctx.counters.up -= 1;
+                    if now < ctx.stop_at {
+                        let c = &mut *ctx.counters;
+                        c.disconnects += 1;
+                        match cause {
+                            CloseCause::Violation => c.disconnects_violation += 1,
+                            _ if self.error_seen => c.disconnects_error_line += 1,
+                            CloseCause::Eof => c.disconnects_eof += 1,
+                            CloseCause::Reset => c.disconnects_reset += 1,
+                        }
+                    }
                 }
             }
+            Link::Refused => {}
             Link::Connecting { .. } => ctx.counters.connect_failures += 1,
             Link::Waiting { .. } | Link::Stopped => return,
         }
+        self.error_seen = false;
         self.schedule_reconnect(now);
     }
 

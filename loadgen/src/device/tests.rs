@@ -4,7 +4,14 @@ use super::*;
 
 const SEC: Duration = Duration::from_secs(1);
 
+/// A device with no registration grace: every close is a disconnect.
 fn device(t0: Instant) -> Device {
+    let mut d = graced(t0);
+    d.grace = Duration::ZERO;
+    d
+}
+
+fn graced(t0: Instant) -> Device {
     let data = data_for(Pacing::Closed { interval: SEC }, 10, 5 * SEC, 0.0);
     Device::new(
         "Sensor01".into(),
@@ -18,6 +25,7 @@ fn device(t0: Instant) -> Device {
 struct H {
     c: Counters,
     lat: Latencies,
+    samples: crate::evidence::Samples,
     t0: Instant,
 }
 
@@ -26,6 +34,7 @@ impl H {
         H {
             c: Counters::default(),
             lat: Latencies::new(),
+            samples: Default::default(),
             t0: Instant::now(),
         }
     }
@@ -35,6 +44,8 @@ impl H {
             lat: &mut self.lat,
             measure_from: self.t0,
             stop_at: self.t0 + 100 * SEC,
+            samples: &mut self.samples,
+            max_lag: SEC,
         }
     }
 }
@@ -101,7 +112,7 @@ fn reconnects_with_jittered_backoff() {
     let mut d = device(h.t0);
     d.poll_connect(h.t0, &mut h.ctx());
     d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
-    d.on_closed(h.t0, &mut h.ctx());
+    d.on_closed(h.t0, CloseCause::Eof, &mut h.ctx());
     assert_eq!((h.c.up, h.c.disconnects), (0, 1));
     let at = d.next_wake().unwrap().min(h.t0 + 10 * SEC);
     // The data timer may be earlier; the reconnect is within base × [0.5, 1.5).
@@ -121,7 +132,7 @@ fn reconnects_with_jittered_backoff() {
         (1, 2, 1)
     );
     // Failed connects back off further each time.
-    d.on_closed(t, &mut h.ctx());
+    d.on_closed(t, CloseCause::Eof, &mut h.ctx());
     d.poll_connect(t + 10 * SEC, &mut h.ctx());
     d.on_connect_failed(t + 10 * SEC, &mut h.ctx());
     let Link::Waiting { at } = d.link else {
@@ -146,7 +157,7 @@ fn refused_connects_while_the_hub_is_down_back_off_without_spinning() {
     d.poll_connect(h.t0, &mut h.ctx());
     d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
     // The hub dies: EOF, then every connect is refused for 10 s.
-    d.on_closed(h.t0, &mut h.ctx());
+    d.on_closed(h.t0, CloseCause::Eof, &mut h.ctx());
     let down_until = h.t0 + 10 * SEC;
     let mut t = h.t0;
     let mut tries = 0u32;
@@ -171,9 +182,82 @@ fn refused_connects_while_the_hub_is_down_back_off_without_spinning() {
     // Back up: the next drop starts from the base delay again.
     d.on_connected(t, &mut Vec::new(), &mut h.ctx());
     assert_eq!(h.c.reconnects, 1);
-    d.on_closed(t, &mut h.ctx());
+    d.on_closed(t, CloseCause::Eof, &mut h.ctx());
     let Link::Waiting { at } = d.link else {
         panic!()
     };
     assert!(at - t < RECONNECT_BASE * 3 / 2);
+}
+
+#[test]
+fn an_error_or_a_close_right_after_registering_is_a_refusal() {
+    let mut h = H::new();
+    let mut d = graced(h.t0);
+    d.poll_connect(h.t0, &mut h.ctx());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    assert_eq!((h.c.up, h.c.ever_registered), (1, 1));
+    let ms = Duration::from_millis(1);
+    assert_eq!(
+        d.on_line(h.t0 + ms, b"ERROR hub full", None, &mut h.ctx()),
+        Reply::None
+    );
+    d.on_closed(h.t0 + 2 * ms, CloseCause::Eof, &mut h.ctx());
+    assert_eq!(
+        (
+            h.c.up,
+            h.c.ever_registered,
+            h.c.registrations_refused,
+            h.c.disconnects
+        ),
+        (0, 0, 1, 0)
+    );
+    assert_eq!(h.samples.refusals, ["Sensor01: ERROR hub full"]);
+    // Refused again by a bare close; then a registration that holds.
+    let Link::Waiting { at } = d.link else {
+        panic!()
+    };
+    d.poll_connect(at, &mut h.ctx());
+    d.on_connected(at, &mut Vec::new(), &mut h.ctx());
+    d.on_closed(at + ms, CloseCause::Eof, &mut h.ctx());
+    assert_eq!((h.c.registrations_refused, h.c.ever_registered), (2, 0));
+    let Link::Waiting { at } = d.link else {
+        panic!()
+    };
+    d.poll_connect(at, &mut h.ctx());
+    d.on_connected(at, &mut Vec::new(), &mut h.ctx());
+    d.on_closed(at + SEC, CloseCause::Reset, &mut h.ctx());
+    assert_eq!(
+        (h.c.ever_registered, h.c.disconnects, h.c.disconnects_reset),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn disconnects_are_counted_by_cause() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    let mut t = h.t0;
+    for cause in [CloseCause::Eof, CloseCause::Violation] {
+        d.poll_connect(t, &mut h.ctx());
+        d.on_connected(t, &mut Vec::new(), &mut h.ctx());
+        d.on_closed(t, cause, &mut h.ctx());
+        let Link::Waiting { at } = d.link else {
+            panic!()
+        };
+        t = at;
+    }
+    d.poll_connect(t, &mut h.ctx());
+    d.on_connected(t, &mut Vec::new(), &mut h.ctx());
+    d.on_line(t, b"ERROR bye", None, &mut h.ctx());
+    d.on_closed(t, CloseCause::Eof, &mut h.ctx());
+    let c = &h.c;
+    assert_eq!(
+        (
+            c.disconnects,
+            c.disconnects_eof,
+            c.disconnects_violation,
+            c.disconnects_error_line
+        ),
+        (3, 1, 1, 1)
+    );
 }

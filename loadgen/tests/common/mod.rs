@@ -15,3 +15,5 @@ pub fn u(v: &Value, path: &str) -> u64 {
     x.as_u64()
         .unwrap_or_else(|| panic!("{path} is not a u64: {x}"))
 }
+
+pub mod rogue;

@@ -1,0 +1,94 @@
+//! Property tests of flag validation: whatever numbers are given, building
+//! a config never panics, and a config that is accepted can be planned
+//! (every interval and instant it implies is computable, non-zero where a
+//! pacer divides by it, and far from overflow).
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use proptest::prelude::*;
+
+use super::*;
+use crate::cli::{Cli, Cmd};
+
+fn args(v: &[String]) -> Option<RunArgs> {
+    let mut argv = vec!["loadgen".to_string()];
+    argv.extend_from_slice(v);
+    match Cli::try_parse_from(argv).ok()?.into_cmd() {
+        Cmd::Run(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// Numbers across every magnitude, with the awkward ones.
+fn wild() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(-1.0),
+        Just(f64::MIN_POSITIVE),
+        Just(1e-300),
+        Just(1e300),
+        Just(f64::INFINITY),
+        Just(f64::NAN),
+        (-30i32..30, 1.0f64..10.0).prop_map(|(e, m)| m * 10f64.powi(e)),
+    ]
+}
+
+fn duration_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("0s".to_string()),
+        Just("18446744073709551615s".to_string()),
+        (0u64..u64::MAX).prop_map(|n| format!("{n}ms")),
+        (0u64..100_000_000).prop_map(|n| format!("{n}s")),
+        (0u64..1000).prop_map(|n| format!("{n}h")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn no_flag_value_panics_and_accepted_ones_can_be_planned(
+        rate in proptest::option::of(wild()),
+        connect_rate in wild(),
+        devices in prop_oneof![Just(0u32), Just(1), Just(5000), Just(MAX_DEVICES), Just(u32::MAX)],
+        duration in duration_text(),
+        warmup in duration_text(),
+        interval in duration_text(),
+        status_timeout in duration_text(),
+        lag in wild(),
+        first_id in prop_oneof![Just(0u64), Just(1), Just(u64::MAX - 3), Just(u64::MAX)],
+    ) {
+        let mut v: Vec<String> = [
+            "--devices", &devices.to_string(),
+            "--connect-rate", &connect_rate.to_string(),
+            "--duration", &duration,
+            "--warmup", &warmup,
+            "--interval", &interval,
+            "--status-timeout", &status_timeout,
+            "--max-send-lag-ms", &lag.to_string(),
+            "--first-id", &first_id.to_string(),
+        ].iter().map(|s| s.to_string()).collect();
+        if let Some(r) = rate {
+            v.push("--rate".into());
+            v.push(r.to_string());
+        }
+        let Some(a) = args(&v) else { return Ok(()) };
+        let Ok(c) = RunConfig::from_args(&a, 2, 1) else { return Ok(()) };
+        // What run.rs derives from the config, checked.
+        let now = Instant::now();
+        let stop = now
+            .checked_add(c.warmup)
+            .and_then(|t| t.checked_add(c.duration))
+            .and_then(|t| t.checked_add(c.drain));
+        prop_assert!(stop.is_some());
+        let ramp = Duration::try_from_secs_f64(f64::from(c.devices) / c.connect_rate);
+        prop_assert!(ramp.is_ok_and(|d| d <= MAX_RAMP), "{:?}", c.connect_rate);
+        prop_assert!(Duration::from_secs_f64(1.0 / c.connect_rate) >= MIN_GAP / 2);
+        if let Pace::OpenLoop { rate } = c.pace {
+            let gap = Duration::try_from_secs_f64(f64::from(c.devices) / rate);
+            prop_assert!(gap.is_ok_and(|g| g >= MIN_GAP / 2 && g <= MAX_RAMP), "{rate}");
+        }
+        prop_assert!(!c.max_send_lag.is_zero());
+    }
+}

@@ -1,0 +1,127 @@
+//! The human summary printed on stderr at the end of a run (k6 style): the
+//! checks with ✓/✗ and their figures, the devices, the datagram fates with
+//! their identity, rates over the measured window, a latency table per
+//! operation and one verdict line. [`render`] is pure (report in, text
+//! out); the JSON report stays on stdout or `--out`.
+
+use std::fmt::Write;
+
+use crate::histo::Kind;
+use crate::report::Report;
+
+/// Latency kinds printed, in order.
+const KINDS: [Kind; 7] = [
+    Kind::Connect,
+    Kind::Status,
+    Kind::StatusRaw,
+    Kind::CommandDelivery,
+    Kind::CommandRtt,
+    Kind::Wave,
+    Kind::SendLag,
+];
+
+fn ms(us: u64) -> String {
+    format!("{:.2}ms", us as f64 / 1e3)
+}
+
+/// The summary of `r`.
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\n  checks");
+    for c in &r.checks {
+        let mark = match (c.passed, c.allowed) {
+            (true, _) => "✓",
+            (false, true) => "✗ (allowed)",
+            (false, false) => "✗",
+        };
+        let _ = writeln!(o, "    {mark} {:<20} {}", c.name, c.figure);
+    }
+    let d = &r.devices;
+    let _ = writeln!(o, "\n  devices");
+    let _ = writeln!(
+        o,
+        "    requested {}  registered {}  refused {}  up at end {}  peak {}  disconnects {} (eof {}, reset {}, error {}, hub violation {})  connect failures {}",
+        d.requested,
+        d.registered,
+        d.refused,
+        d.up_at_end,
+        d.peak_up,
+        d.disconnects,
+        d.disconnects_by_cause.eof,
+        d.disconnects_by_cause.reset,
+        d.disconnects_by_cause.error_line,
+        d.disconnects_by_cause.hub_violation,
+        d.connect_failures
+    );
+    let u = &r.udp;
+    let f = &u.fates;
+    let _ = writeln!(o, "\n  datagrams (measured cycles)");
+    let _ = writeln!(
+        o,
+        "    generated {} = received {} + missing {} + unknown {} + injected {} + send errors {}   identity: {}",
+        u.generated, f.received, f.missing, f.unknown, f.injected, f.send_errors, u.identity
+    );
+    let _ = writeln!(
+        o,
+        "    cycles {}: answered {}, timed out {}, skipped {}, unseen {}, open at end {}; STATUS invalid {}, contradicting {}, stray {}, uncertain matches {}",
+        u.cycles_started,
+        u.statuses,
+        u.status_timeouts,
+        u.status_skipped,
+        u.unseen_cycles,
+        u.open_at_end,
+        u.status_invalid,
+        u.status_unfit,
+        u.stray_statuses,
+        u.uncertain_matches
+    );
+    let secs = r.config.duration.as_secs_f64();
+    let _ = writeln!(
+        o,
+        "    rates over the {secs:.1} s measured window: {:.0} datagrams/s, {:.1} STATUS/s, {:.1} commands/s",
+        u.datagrams_per_s,
+        u.statuses as f64 / secs,
+        r.commands.acked as f64 / secs
+    );
+    let _ = writeln!(o, "\n  latency");
+    let _ = writeln!(
+        o,
+        "    {:<17} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "", "p50", "p90", "p99", "p99.9", "max", "count"
+    );
+    for k in KINDS {
+        let Some(l) = r.latency_us.get(k.key()) else {
+            continue;
+        };
+        let _ = writeln!(
+            o,
+            "    {:<17} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            k.key(),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+            l.count
+        );
+    }
+    let failed: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.fails_run())
+        .map(|c| c.name.as_str())
+        .collect();
+    let _ = writeln!(o);
+    if failed.is_empty() {
+        let _ = writeln!(o, "  verdict: ok ({} checks passed)", r.checks.len());
+    } else {
+        let _ = writeln!(
+            o,
+            "  verdict: FAILED ({} of {} checks: {})",
+            failed.len(),
+            r.checks.len(),
+            failed.join(", ")
+        );
+    }
+    o
+}

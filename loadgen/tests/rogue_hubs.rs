@@ -1,0 +1,223 @@
+//! loadgen's verdict against deliberately broken hubs (`common::rogue`):
+//! each run must end with the named check that catches the flaw failed,
+//! exit code 1, the reason on stderr, and loadgen's peak RSS within its
+//! budget whatever the hub sends.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::rogue::{Flaw, Rogue};
+use serde_json::Value;
+
+/// Peak RSS budget of these small runs (3 devices). A healthy run costs
+/// ~2.3 KB per device over a fixed base; the cap is far below the 300 MB a
+/// single unbounded buffer reached before the caps.
+const RSS_BUDGET_KB: u64 = 24 * 1024;
+/// No run here may take longer than this.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Outcome {
+    code: i32,
+    report: Value,
+    stderr: String,
+    peak_rss_kb: u64,
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn run(rogue: &Rogue, extra: &[&str]) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(rogue.args())
+        .args(["--devices", "3", "--duration", "2s", "--interval", "100ms"])
+        .args(["--status-timeout", "1s", "--drain", "2s", "--seed", "9"])
+        .args(["--command-every", "0", "--connect-rate", "100", "--quiet"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn loadgen");
+    let pid = child.id();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut o = Vec::new();
+        let mut e = String::new();
+        let _ = out.read_to_end(&mut o);
+        let _ = err.read_to_string(&mut e);
+        (o, e)
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(pid) {
+            peak = peak.max(kb);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("loadgen still running after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (o, stderr) = reader.join().unwrap();
+    let report =
+        serde_json::from_slice(&o).unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {stderr}"));
+    Outcome {
+        code: status.code().unwrap_or(-1),
+        report,
+        stderr,
+        peak_rss_kb: peak,
+    }
+}
+
+fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {}", r["checks"]))
+}
+
+/// Runs loadgen against `flaw` and asserts the verdict names `failed`.
+fn assert_caught(flaw: Flaw, failed: &str, extra: &[&str]) -> Outcome {
+    let rogue = Rogue::start(flaw);
+    let o = run(&rogue, extra);
+    let c = check(&o.report, failed);
+    assert_eq!(c["passed"], false, "{flaw:?}: {c}\n{}", o.stderr);
+    assert_eq!(o.report["ok"], false, "{flaw:?}");
+    assert_eq!(o.code, 1, "{flaw:?}: {}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("✗ {failed}")) && o.stderr.contains("verdict: FAILED"),
+        "{flaw:?}: {}",
+        o.stderr
+    );
+    let reason = o
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("loadgen: check failed:"))
+        .unwrap_or_else(|| panic!("{flaw:?}: no reason line: {}", o.stderr));
+    assert!(reason.contains(failed), "{reason}");
+    assert!(
+        o.peak_rss_kb > 0 && o.peak_rss_kb < RSS_BUDGET_KB,
+        "{flaw:?}: peak RSS {} KB",
+        o.peak_rss_kb
+    );
+    eprintln!(
+        "{flaw:?}: {failed}: {} (peak RSS {} KB)",
+        c["figure"], o.peak_rss_kb
+    );
+    o
+}
+
+#[test]
+fn nothing_listening() {
+    let o = assert_caught(Flaw::Nothing, "devices_registered", &[]);
+    assert_eq!(check(&o.report, "cycles_answered")["passed"], false);
+}
+
+#[test]
+fn silent_hub() {
+    let o = assert_caught(Flaw::Silent, "cycles_answered", &[]);
+    let u = &o.report["udp"];
+    assert!(u["fates"]["unknown"].as_u64().unwrap() > 0, "{u}");
+    assert_eq!(u["fates"]["received"], 0, "{u}");
+    let why = o.report["loss_diagnosis"]["explanation"].as_str().unwrap();
+    assert!(!why.starts_with("none: every"), "{why}");
+}
+
+#[test]
+fn garbage_status() {
+    let o = assert_caught(Flaw::GarbageStatus, "status_valid", &[]);
+    let ev = &o.report["evidence"]["status_invalid"];
+    assert!(ev[0].as_str().unwrap().contains("lots of PACKETS"), "{ev}");
+    assert_eq!(o.report["udp"]["statuses"], 0);
+}
+
+#[test]
+fn contradictory_status() {
+    let o = assert_caught(Flaw::ContradictoryStatus, "status_valid", &[]);
+    assert_eq!(o.report["udp"]["statuses"], 0);
+    assert_eq!(o.report["udp"]["unexplained_loss"], 0);
+    assert_eq!(check(&o.report, "cycles_answered")["passed"], false);
+}
+
+#[test]
+fn status_for_the_wrong_cycle() {
+    assert_caught(Flaw::WrongCycle, "status_valid", &["--loss", "0.3"]);
+}
+
+#[test]
+fn closes_at_registration() {
+    let o = assert_caught(Flaw::CloseAtRegistration, "devices_registered", &[]);
+    assert_eq!(o.report["devices"]["registered"], 0);
+    assert!(o.report["devices"]["refused"].as_u64().unwrap() >= 3);
+    // --min-registered is a check too.
+    let rogue = Rogue::start(Flaw::CloseAtRegistration);
+    let o = run(&rogue, &["--min-registered", "3"]);
+    assert_eq!(check(&o.report, "min_registered")["passed"], false);
+}
+
+#[test]
+fn hub_full() {
+    let o = assert_caught(Flaw::HubFull, "devices_registered", &[]);
+    let r = &o.report["evidence"]["refusals"];
+    assert!(r[0].as_str().unwrap().contains("ERROR hub full"), "{r}");
+}
+
+#[test]
+fn endless_line() {
+    let o = assert_caught(Flaw::EndlessLine, "hub_protocol", &[]);
+    let v = &o.report["evidence"]["violations"];
+    assert!(v[0].as_str().unwrap().contains("a line longer than"), "{v}");
+}
+
+#[test]
+fn command_flood() {
+    assert_caught(Flaw::CommandFlood, "hub_protocol", &[]);
+}
+
+#[test]
+fn slow_reader() {
+    let o = assert_caught(Flaw::SlowReader, "hub_protocol", &[]);
+    let v = &o.report["evidence"]["violations"];
+    assert!(v[0].as_str().unwrap().contains("unanswered"), "{v}");
+}
+
+#[test]
+fn admin_never_answers() {
+    assert_caught(Flaw::AdminSilent, "admin_reachable", &[]);
+}
+
+#[test]
+fn admin_absent() {
+    let o = assert_caught(Flaw::AdminAbsent, "admin_reachable", &[]);
+    assert_eq!(check(&o.report, "hub_agrees")["passed"], false);
+}
+
+#[test]
+fn a_failed_check_can_be_waived_by_name() {
+    let rogue = Rogue::start(Flaw::AdminAbsent);
+    let o = run(
+        &rogue,
+        &[
+            "--allow-failed-check",
+            "admin_reachable",
+            "--allow-failed-check",
+            "hub_agrees",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.report["ok"], true);
+    assert_eq!(check(&o.report, "admin_reachable")["allowed"], true);
+}
