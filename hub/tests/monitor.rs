@@ -80,29 +80,33 @@ fn get_and_list_show_the_latest_reading() {
         "{q}"
     );
 
-    let all = admin.cmd("list");
-    let devs = all["devices"].as_array().unwrap();
+    // `list` streams one object per device, then `{"ok":true,"listed":N}`.
+    let mut list = |cmd: &str| -> Vec<serde_json::Value> {
+        admin.send(cmd);
+        let mut devs = Vec::new();
+        loop {
+            let v = admin.read();
+            if let Some(n) = v.get("listed") {
+                assert_eq!(n.as_u64(), Some(devs.len() as u64), "{v}");
+                return devs;
+            }
+            assert_eq!(v["ok"], true, "{v}");
+            devs.push(v);
+        }
+    };
+    let devs = list("list");
     assert_eq!(devs.len(), 3);
-    let h1 = devs.iter().find(|d| d["name"] == "H1").unwrap();
+    let h1 = devs.iter().find(|d| d["device"] == "H1").unwrap();
     assert_eq!(h1["value"], 60.0);
     assert!(h1["age_s"].as_f64().is_some());
-    assert!(devs.iter().find(|d| d["name"] == "Q1").unwrap()["value"].is_null());
+    assert!(devs.iter().find(|d| d["device"] == "Q1").unwrap()["value"].is_null());
 
-    let hum = admin.cmd("list type=humidity");
-    let names: Vec<&str> = hum["devices"]
-        .as_array()
-        .unwrap()
+    let names: Vec<String> = list("list type=humidity")
         .iter()
-        .map(|d| d["name"].as_str().unwrap())
+        .map(|d| d["device"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["H1", "Q1"]);
-    assert_eq!(
-        admin.cmd("list type=none")["devices"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(list("list type=none").len(), 0);
     hub.stop();
 }
 

@@ -130,6 +130,10 @@ pub struct Devices {
     /// The hub's own `registered` count at the end, before loadgen closed
     /// its connections (`null` if the admin port did not answer).
     pub hub_registered: Option<u64>,
+    /// True when the hub is shared with other generators (a shard, or
+    /// `--shared-hub`): its `registered` then counts their devices too, so
+    /// `hub_agrees` can only check it holds at least ours.
+    pub hub_shared: bool,
     /// Devices disconnected because the hub broke the protocol.
     pub hub_violations: u64,
     pub connect_failures: u64,
@@ -291,6 +295,8 @@ pub struct Inputs<'a> {
     pub workers_reported: u64,
     /// The hub's `registered` at the end (see [`Devices::hub_registered`]).
     pub hub_registered: Option<u64>,
+    /// See [`Devices::hub_shared`].
+    pub hub_shared: bool,
 }
 
 impl Report {
@@ -337,6 +343,7 @@ impl Report {
                 refused: c.registrations_refused,
                 peak_up: c.up_peak,
                 hub_registered: i.hub_registered,
+                hub_shared: i.hub_shared,
                 hub_violations: c.hub_violations,
                 connect_failures: c.connect_failures,
                 time_to_register_all_ms: i.time_to_register_all_ms,

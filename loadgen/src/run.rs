@@ -333,6 +333,7 @@ pub fn run(
         workers: cfg.threads as u64,
         workers_reported,
         hub_registered,
+        hub_shared: placement.wave_target != "*",
     }))
 }
 
