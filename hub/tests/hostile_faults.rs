@@ -158,7 +158,8 @@ fn peers_that_never_read_are_dropped_at_their_caps() {
         v["error"].as_str().unwrap().contains("4 commands queued"),
         "{v}"
     );
-    let v = admin.cmd("send * SET_INTERVAL 7");
+    // `type=t`, not `*`: the probe's devices must only get their own commands.
+    let v = admin.cmd("send type=t SET_INTERVAL 7");
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["refused"].as_u64().unwrap() >= 1, "{v}");
     let log = hub.wait_log("COMMAND_FAILED device=Deaf");
