@@ -73,12 +73,7 @@ fn sqlite3_reads_back_every_value_in_order_and_the_identity_is_exact() {
     let sent = u64::from(devices) * cycles * 10;
     let s = settled(&hub, sent);
     let r = &s["recorder"];
-    let (acc, wr, dr, er) = (
-        r["accepted"].as_u64().unwrap(),
-        r["written"].as_u64().unwrap(),
-        r["dropped_queue_full"].as_u64().unwrap(),
-        r["write_errors"].as_u64().unwrap(),
-    );
+    let (acc, wr, dr, er) = recorder_counts(r);
     assert_eq!(acc, sent);
     assert_eq!(acc, wr + dr + er, "{r}");
     assert_eq!((wr, dr, er), (sent, 0, 0));
@@ -354,12 +349,7 @@ fn a_full_disk_is_counted_and_the_hub_keeps_serving() {
     let accepted = (2 * 2 + 4 * (cycles + 1 - 2)) * 10;
     let s = settled(&hub, accepted);
     let r = &s["recorder"];
-    let (acc, wr, dr, er) = (
-        r["accepted"].as_u64().unwrap(),
-        r["written"].as_u64().unwrap(),
-        r["dropped_queue_full"].as_u64().unwrap(),
-        r["write_errors"].as_u64().unwrap(),
-    );
+    let (acc, wr, dr, er) = recorder_counts(r);
     assert_eq!(acc, accepted);
     assert_eq!(acc, wr + dr + er, "exact identity: {r}");
     assert!(er > 0);
@@ -396,4 +386,15 @@ fn stream_cycle(hub: &HubProc, devices: u32, cycle: u64) {
         }
         assert!(s.recv_status().starts_with("STATUS RECEIVED 10/10"));
     }
+}
+
+/// (accepted, written, dropped_queue_full, write_errors) of `stats.recorder`.
+fn recorder_counts(r: &Value) -> (u64, u64, u64, u64) {
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("recorder.{k}: {r}"));
+    (
+        n("accepted"),
+        n("written"),
+        n("dropped_queue_full"),
+        n("write_errors"),
+    )
 }

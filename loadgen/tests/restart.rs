@@ -12,7 +12,7 @@ use common::u;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hub::config::HubConfig;
@@ -52,21 +52,6 @@ fn start_hub(ports: (u16, u16, u16), tag: &str) -> HubHandle {
 
 fn port(a: SocketAddr) -> String {
     a.port().to_string()
-}
-
-/// Waits for `child` until `deadline`, killing it past that.
-fn wait_bounded(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("loadgen did not finish within {CHILD_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// How long the hub stays down between the two runs.
@@ -146,7 +131,7 @@ fn devices_reconnect_after_a_hub_restart_and_the_report_shows_the_gap() {
     let hub = start_hub(ports, "b");
     let up_at = spawned.elapsed();
 
-    let status = wait_bounded(&mut child, spawned + CHILD_DEADLINE);
+    let status = common::fleet::wait_bounded(&mut child, spawned + CHILD_DEADLINE, "loadgen");
     let mut stderr = String::new();
     io::Read::read_to_string(child.stderr.as_mut().expect("piped"), &mut stderr).ok();
     hub.shutdown().expect("hub shutdown");
