@@ -33,13 +33,7 @@ impl Drop for Hub {
 }
 
 fn addr_after(text: &str, key: &str) -> SocketAddr {
-    let at = text.find(key).expect("banner") + key.len();
-    text[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    hub::server::banner_addr(text, key).unwrap_or_else(|| panic!("no {key} address in {text:?}"))
 }
 
 fn start(log: &std::path::Path) -> Hub {

@@ -29,16 +29,7 @@ impl Drop for RawHub {
 }
 
 fn addr_after(text: &str, key: &str) -> SocketAddr {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-        + key.len();
-    text[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    hub::server::banner_addr(text, key).unwrap_or_else(|| panic!("no {key} address in {text:?}"))
 }
 
 fn raw_hub(name: &str, args: &[&str]) -> RawHub {

@@ -341,3 +341,16 @@ impl Drop for HubHandle {
         let _ = self.stop_and_join();
     }
 }
+
+/// The word after `key` in the hub's banner (`tcp=`, `udp=`, `admin=`,
+/// `metrics=http://`, or classic mode's `… listening on `): how tests,
+/// benchmarks and scripts find the ports a hub on port 0 got.
+pub fn banner_field<'a>(banner: &'a str, key: &str) -> Option<&'a str> {
+    let at = banner.find(key)? + key.len();
+    banner[at..].split_whitespace().next()
+}
+
+/// [`banner_field`] parsed as a socket address.
+pub fn banner_addr(banner: &str, key: &str) -> Option<std::net::SocketAddr> {
+    banner_field(banner, key)?.parse().ok()
+}

@@ -44,24 +44,13 @@ fn scratch_dir() -> PathBuf {
 }
 
 fn parse_addr_text(line: &str, key: &str) -> String {
-    let at = line
-        .find(key)
+    hub::server::banner_field(line, key)
         .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-        + key.len();
-    line[at..].split_whitespace().next().unwrap().to_string()
+        .to_string()
 }
 
-fn parse_addr(line: &str, key: &str) -> SocketAddr {
-    let at = line
-        .find(key)
-        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-        + key.len();
-    line[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+pub fn parse_addr(line: &str, key: &str) -> SocketAddr {
+    hub::server::banner_addr(line, key).unwrap_or_else(|| panic!("no {key} address in {line:?}"))
 }
 
 impl HubProc {
