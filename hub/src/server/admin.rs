@@ -9,27 +9,43 @@
 //! - **Cap** (`--max-admin-sessions`, 32) on sessions that have sent a
 //!   complete line: the next one to do so takes a seat by evicting the one
 //!   idle longest (a session waiting for a wave or a `list` goes last).
-//!   Sessions that have not sent a line yet are held apart, at most
-//!   [`ADMIN_UNPROVEN`], the oldest evicted first. So idle connections
-//!   cannot take the operator's seat, and the operator connecting is never
-//!   refused.
+//!   Sessions that have not sent a line yet are held apart: past
+//!   [`ADMIN_UNPROVEN`] of them the oldest is evicted, but only once it has
+//!   had [`ADMIN_GRACE`] to speak; only past [`ADMIN_UNPROVEN_HARD`] is a
+//!   session within its grace evicted. So idle connections cannot take the
+//!   operator's seat, the operator connecting is never refused, and a
+//!   flood of connections cannot evict a session that speaks within its
+//!   grace unless the flood outnumbers the hard cap within it.
 //! - **`list`** writes one JSON object per device and then a summary line,
 //!   refilling the output buffer to half its cap each time the socket
 //!   drains, so any number of devices fits any `--max-outbuf`.
 //!
 //! Every reply, errors included, is one JSON object on one line.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::conn::{ListCursor, Role};
 use super::event_loop::{EventLoop, Origin};
 
-/// Sessions that have not sent a complete line yet, at most. Twice the
-/// admin listen backlog, so a session that speaks at once is never evicted
-/// by connections that arrived after it within the same turns of the loop.
+/// The admin port's listen backlog: a burst of connections waits in the
+/// kernel instead of having its SYNs dropped (a dropped SYN costs the
+/// client a 1 s retransmit, which would eat an operator's grace).
+pub const ADMIN_BACKLOG: i32 = 1024;
+
+/// Sessions that have not sent a complete line yet, kept past their grace.
 pub const ADMIN_UNPROVEN: usize = 128;
+
+/// A session that has not spoken yet is not evicted for this long after it
+/// opened (unless [`ADMIN_UNPROVEN_HARD`] is reached): a client descheduled
+/// for a few milliseconds between `connect` and its first write, or an
+/// operator typing into `nc`, is not pushed out by a flood meanwhile.
+pub const ADMIN_GRACE: Duration = Duration::from_secs(3);
+
+/// Sessions that have not sent a complete line yet, at most, grace or not
+/// (about 1 MiB of buffers and 1024 descriptors at worst).
+pub const ADMIN_UNPROVEN_HARD: usize = 1024;
 
 impl EventLoop {
     /// One JSON line to an admin session, then close it.
@@ -62,23 +78,38 @@ impl EventLoop {
             .collect()
     }
 
-    /// A new connection: room is made among sessions that have not sent a
-    /// complete line yet, by evicting the oldest of them past
-    /// [`ADMIN_UNPROVEN`]. Always true: a newcomer is never refused.
-    pub(super) fn admin_room(&mut self, now: Instant) -> bool {
+    /// The oldest session that has not spoken yet, if room must be made:
+    /// past [`ADMIN_UNPROVEN`] only one whose grace is over, past
+    /// [`ADMIN_UNPROVEN_HARD`] any. `incoming` counts a newcomer.
+    fn unproven_victim(&self, incoming: usize, now: Instant) -> Option<usize> {
         let open = self.admin_open(false);
-        if open.len() >= ADMIN_UNPROVEN {
-            if let Some(idx) = open.into_iter().min_by_key(|&i| {
-                let c = self.slots[i].as_ref().expect("open");
-                c.last_line
-            }) {
-                self.stats.admin_evicted += 1;
-                self.admin_refuse(
-                    idx,
-                    "evicted: too many sessions that never sent a line",
-                    now,
-                );
-            }
+        let count = open.len() + incoming;
+        if count <= ADMIN_UNPROVEN {
+            return None;
+        }
+        let hard = count > ADMIN_UNPROVEN_HARD;
+        open.into_iter()
+            .map(|i| (i, self.slots[i].as_ref().expect("open").last_line))
+            .filter(|&(_, opened)| hard || now >= opened + ADMIN_GRACE)
+            .min_by_key(|&(_, opened)| opened)
+            .map(|(i, _)| i)
+    }
+
+    fn evict_unproven(&mut self, idx: usize, now: Instant) {
+        self.stats.admin_evicted += 1;
+        self.admin_refuse(
+            idx,
+            "evicted: too many sessions that never sent a line",
+            now,
+        );
+    }
+
+    /// A new connection: room is made among sessions that have not sent a
+    /// complete line yet (see [`Self::unproven_victim`]). Always true: a
+    /// newcomer is never refused.
+    pub(super) fn admin_room(&mut self, now: Instant) -> bool {
+        if let Some(idx) = self.unproven_victim(1, now) {
+            self.evict_unproven(idx, now);
         }
         true
     }
@@ -109,8 +140,13 @@ impl EventLoop {
         }
     }
 
-    /// Closes sessions past their idle timeout or line deadline.
+    /// Closes sessions past their idle timeout or line deadline, and trims
+    /// the sessions that never spoke back to [`ADMIN_UNPROVEN`] as their
+    /// grace ends.
     pub(super) fn admin_timers(&mut self, now: Instant) {
+        while let Some(idx) = self.unproven_victim(0, now) {
+            self.evict_unproven(idx, now);
+        }
         let idle = self.cfg.admin_idle_timeout;
         let deadline = self.cfg.admin_line_deadline;
         for idx in self.admin_slots.clone() {
@@ -139,13 +175,20 @@ impl EventLoop {
     pub(super) fn admin_deadline(&self) -> Option<Instant> {
         let idle = self.cfg.admin_idle_timeout;
         let deadline = self.cfg.admin_line_deadline;
+        let over_soft = self.admin_open(false).len() > ADMIN_UNPROVEN;
         self.admin_slots
             .iter()
             .filter_map(|&i| self.slots.get(i)?.as_ref())
             .filter(|c| !c.closing)
-            .map(|c| match c.partial_since {
-                Some(t) => (t + deadline).min(c.last_line + idle),
-                None => c.last_line + idle,
+            .map(|c| {
+                let mut t = c.last_line + idle;
+                if let Some(p) = c.partial_since {
+                    t = t.min(p + deadline);
+                }
+                if over_soft && !c.proven {
+                    t = t.min(c.last_line + ADMIN_GRACE);
+                }
+                t
             })
             .min()
     }

@@ -92,7 +92,7 @@ impl Hub {
         let (mut udp, udp_granted) =
             sockets::udp_socket(udp_at, udp_bufs).map_err(|e| with_addr(e, "UDP", udp_at))?;
         let admin_at = SocketAddr::new(cfg.admin_bind, cfg.admin_port);
-        let mut admin = sockets::tcp_listener(admin_at, 64, BufSizes::default())
+        let mut admin = sockets::tcp_listener(admin_at, admin::ADMIN_BACKLOG, BufSizes::default())
             .map_err(|e| with_addr(e, "admin", admin_at))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
