@@ -61,7 +61,7 @@ pub struct LogCounters {
 }
 
 /// A snapshot of [`LogCounters`] for `stats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct LogStats {
     pub written: u64,
     /// Every line dropped, of either class.

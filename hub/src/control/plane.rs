@@ -81,7 +81,7 @@ pub enum Action {
 }
 
 /// Counters of the control plane.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct ControlStats {
     pub accepted: u64,
     pub registrations: u64,

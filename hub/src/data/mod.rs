@@ -133,7 +133,7 @@ pub trait StatusSink {
 }
 
 /// Counters of everything the plane has seen and done.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataStats {
     /// Every datagram handed in, whatever became of it.
     pub datagrams: u64,

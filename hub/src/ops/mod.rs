@@ -19,6 +19,7 @@ use std::fmt;
 use crate::control::Target;
 pub mod inspect;
 pub mod reply;
+pub mod wire;
 pub use reply::Reply;
 
 use crate::protocol::{Command, CommandError};

@@ -5,6 +5,10 @@ use serde_json::{json, Value};
 
 use crate::control::{WaveId, WaveReport};
 use crate::ops::inspect::{history_table, DeviceView, HistoryHeader, ListEntry};
+use crate::ops::wire::{
+    ClosedReply, ErrorReply, GetReply, HelpReply, ListLine, ListSummary, SentReply, ShutdownReply,
+    WaveDone,
+};
 use crate::ops::HELP;
 use crate::recorder::HistoryRow;
 
@@ -36,39 +40,60 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// The admin form: `{"ok":…, …}`.
+    /// The admin form: `{"ok":…, …}`, written through the types of
+    /// [`wire`](crate::ops::wire).
     pub fn to_json(&self) -> Value {
-        match self {
+        let v = match self {
             Reply::Sent {
                 wave,
                 reached,
                 refused,
-            } => json!({"ok": true, "wave": wave, "reached": reached, "refused": refused}),
-            Reply::WaveDone(r) => json!({
-                "ok": true, "wave": r.id, "done": true, "reached": r.reached,
-                "acked": r.acked, "timed_out": r.timed_out, "failed": r.failed,
-                "elapsed_us": r.elapsed.as_micros() as u64,
+            } => serde_json::to_value(SentReply {
+                ok: true,
+                wave: *wave,
+                reached: *reached,
+                refused: *refused,
             }),
-            Reply::Closed(n) => json!({"ok": true, "closed": n}),
-            Reply::List(devs) => json!({"ok": true, "devices": devs}),
-            Reply::Get(d) => {
-                let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("ok".into(), Value::Bool(true));
-                }
-                v
-            }
-            Reply::History { device, rows } => json!(HistoryHeader {
+            Reply::WaveDone(r) => serde_json::to_value(WaveDone {
+                ok: true,
+                wave: r.id,
+                done: true,
+                reached: r.reached,
+                acked: r.acked,
+                timed_out: r.timed_out,
+                failed: r.failed,
+                elapsed_us: r.elapsed.as_micros() as u64,
+            }),
+            Reply::Closed(n) => serde_json::to_value(ClosedReply {
+                ok: true,
+                closed: *n,
+            }),
+            Reply::List(devs) => Ok(json!({"ok": true, "devices": devs})),
+            Reply::Get(d) => serde_json::to_value(GetReply {
+                ok: true,
+                view: (**d).clone(),
+            }),
+            Reply::History { device, rows } => serde_json::to_value(HistoryHeader {
                 ok: true,
                 history: device.clone(),
                 rows: rows.len(),
             }),
-            Reply::Stats(s) => json!({"ok": true, "stats": s}),
-            Reply::ShuttingDown => json!({"ok": true, "shutdown": true}),
-            Reply::Help => json!({"ok": true, "help": HELP}),
-            Reply::Error(e) => json!({"ok": false, "error": e}),
-            Reply::Deferred => Value::Null,
-        }
+            Reply::Stats(s) => Ok(json!({"ok": true, "stats": s})),
+            Reply::ShuttingDown => serde_json::to_value(ShutdownReply {
+                ok: true,
+                shutdown: true,
+            }),
+            Reply::Help => serde_json::to_value(HelpReply {
+                ok: true,
+                help: HELP.into(),
+            }),
+            Reply::Error(e) => serde_json::to_value(ErrorReply {
+                ok: false,
+                error: e.clone(),
+            }),
+            Reply::Deferred => Ok(Value::Null),
+        };
+        v.unwrap_or(Value::Null)
     }
 
     /// True for the replies the admin port streams line by line as the
@@ -88,12 +113,22 @@ impl Reply {
                 let mut v: Vec<String> = devs
                     .iter()
                     .map(|d| {
-                        json!({"ok": true, "device": d.name, "type": d.kind, "peer": d.peer,
-                               "value": d.value, "age_s": d.age_s})
-                        .to_string()
+                        serde_json::to_string(&ListLine {
+                            ok: true,
+                            device: d.name.clone(),
+                            kind: d.kind.clone(),
+                            peer: d.peer.clone(),
+                            value: d.value,
+                            age_s: d.age_s,
+                        })
+                        .unwrap_or_default()
                     })
                     .collect();
-                v.push(json!({"ok": true, "listed": devs.len()}).to_string());
+                let summary = ListSummary {
+                    ok: true,
+                    listed: devs.len() as u64,
+                };
+                v.push(serde_json::to_string(&summary).unwrap_or_default());
                 v
             }
             Reply::History { rows, .. } => {
@@ -109,19 +144,13 @@ impl Reply {
         }
     }
 
-    /// The admin form as the bytes sent: one JSON line, and for `history`
-    /// a JSON line per row after the header.
+    /// The admin form as the bytes sent: [`admin_lines`](Self::admin_lines),
+    /// each ended by a newline.
     pub fn to_admin_lines(&self) -> String {
-        if let Reply::Deferred = self {
-            return String::new();
-        }
-        let mut text = self.to_json().to_string();
-        text.push('\n');
-        if let Reply::History { rows, .. } = self {
-            for r in rows {
-                text.push_str(&serde_json::to_string(r).unwrap_or_default());
-                text.push('\n');
-            }
+        let mut text = String::new();
+        for line in self.admin_lines() {
+            text.push_str(&line);
+            text.push('\n');
         }
         text
     }
@@ -207,6 +236,64 @@ mod tests {
             r.to_text(),
             "wave 3: done in 5.0 ms: 1 acked, 1 timed out, 0 failed of 2"
         );
+    }
+
+    /// Every reply line parses back into its type of [`crate::ops::wire`].
+    #[test]
+    fn every_admin_line_reads_back_into_its_wire_type() {
+        use crate::ops::wire::*;
+        fn one<T: serde::de::DeserializeOwned>(r: &Reply) -> T {
+            let lines = r.admin_lines();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("{}: {e}", lines[0]))
+        }
+        let sent: SentReply = one(&Reply::Sent {
+            wave: 7,
+            reached: 3,
+            refused: 1,
+        });
+        assert_eq!(
+            (sent.ok, sent.wave, sent.reached, sent.refused),
+            (true, 7, 3, 1)
+        );
+        let done: WaveDone = one(&Reply::WaveDone(WaveReport {
+            id: 7,
+            reached: 3,
+            acked: 2,
+            timed_out: 1,
+            failed: 0,
+            elapsed: Duration::from_micros(1234),
+        }));
+        assert!(done.done && done.ok);
+        assert_eq!((done.acked, done.timed_out, done.elapsed_us), (2, 1, 1234));
+        let e: ErrorReply = one(&Reply::Error("nope".into()));
+        assert_eq!((e.ok, e.error.as_str()), (false, "nope"));
+        let h: HelpReply = one(&Reply::Help);
+        assert_eq!(h.help, HELP);
+        let s: ShutdownReply = one(&Reply::ShuttingDown);
+        assert!(s.shutdown);
+        let c: ClosedReply = one(&Reply::Closed(4));
+        assert_eq!(c.closed, 4);
+        let list = Reply::List(vec![ListEntry {
+            name: "A1".into(),
+            kind: "t".into(),
+            peer: "127.0.0.1:9".into(),
+            value: Some(2.5),
+            age_s: None,
+        }]);
+        let lines = list.admin_lines();
+        let dev: ListLine = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(
+            (dev.device.as_str(), dev.value, dev.age_s),
+            ("A1", Some(2.5), None)
+        );
+        let sum: ListSummary = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(sum.listed, 1);
+        assert_eq!(
+            list.to_admin_lines(),
+            format!("{}\n{}\n", lines[0], lines[1])
+        );
+        assert_eq!(Reply::Deferred.to_admin_lines(), "");
     }
 
     #[test]

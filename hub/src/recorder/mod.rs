@@ -108,7 +108,7 @@ impl Counters {
 }
 
 /// The recorder's counters, as `stats` shows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecorderStats {
     pub path: String,
     /// Readings offered (every reading the data plane accepted).

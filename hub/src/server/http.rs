@@ -21,7 +21,7 @@ pub(super) const METRICS: Token = Token(5);
 pub(super) const HTTP_FIRST: usize = 1 << 40;
 
 /// Counters of the metrics listener (`stats.http`).
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct HttpStats {
     pub accepted: u64,
     /// Accepted and closed at once: [`crate::metrics::http::MAX_HTTP_CONNS`] were open.

@@ -41,6 +41,7 @@ use crate::data::DataPlane;
 use crate::eventlog::EventLog;
 use crate::limits::{FD_RESERVE, LISTEN_BACKLOG};
 use event_loop::{EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
+pub use http::HttpStats;
 use sockets::BufSizes;
 pub use stats::ShellStats;
 

@@ -18,7 +18,7 @@ pub const KERNEL_STATS_TTL: std::time::Duration = std::time::Duration::from_mill
 pub type KernelStats = std::cell::Cell<Option<(Instant, Option<u64>, Option<u64>)>>;
 
 /// Counters kept by the event loop itself.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct ShellStats {
     /// Connections accepted and closed at once because of `--max-connections`.
     pub rejected_full: u64,

@@ -24,7 +24,7 @@ pub enum Stream {
 }
 
 /// Counters of one stream, for `stats`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct OutputStats {
     /// Messages dropped because the queue was full (nobody reading).
     pub dropped: u64,
