@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use hub::ops::wire::{HubStats, SentReply, StatsReply, WaveDone};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backoff::Backoff;
@@ -48,6 +50,9 @@ pub enum AdminError {
     Timeout(&'static str),
     /// The hub answered `{"ok":false,…}` or something that is not JSON.
     Refused(String),
+    /// The hub answered `"ok":true` with a line the hub's reply types
+    /// (`hub::ops::wire`) do not read: a different or broken hub.
+    Schema(String),
 }
 
 impl std::fmt::Display for AdminError {
@@ -56,6 +61,7 @@ impl std::fmt::Display for AdminError {
             AdminError::Io(e) => write!(f, "admin port: {e}"),
             AdminError::Timeout(what) => write!(f, "admin port: timed out waiting for {what}"),
             AdminError::Refused(r) => write!(f, "admin port refused: {r}"),
+            AdminError::Schema(r) => write!(f, "admin port answered outside the hub's schema: {r}"),
         }
     }
 }
@@ -145,6 +151,21 @@ impl Admin {
         let v = self.next_json(Instant::now() + REPLY_TIMEOUT, "a reply")?;
         check_ok(v)
     }
+
+    /// `stats`, read into the hub's typed schema.
+    pub fn stats(&mut self) -> Result<HubStats, AdminError> {
+        let v = self.request("stats")?;
+        Ok(typed::<StatsReply>(&v)?.stats)
+    }
+}
+
+/// A reply line read into its type of `hub::ops::wire`.
+pub fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, AdminError> {
+    T::deserialize(v).map_err(|e| {
+        let mut line = v.to_string();
+        line.truncate(200);
+        AdminError::Schema(format!("{e}: {line}"))
+    })
 }
 
 fn check_ok(v: Value) -> Result<Value, AdminError> {
@@ -158,6 +179,14 @@ fn check_ok(v: Value) -> Result<Value, AdminError> {
 /// One-shot request on a fresh connection.
 pub fn query(addr: SocketAddr, line: &str) -> Result<Value, AdminError> {
     Admin::connect(addr)?.request(line)
+}
+
+/// One-shot `stats`: the reply as sent (kept as evidence in the report)
+/// and read into the hub's typed schema.
+pub fn query_stats(addr: SocketAddr) -> Result<(Value, HubStats), AdminError> {
+    let v = query(addr, "stats")?;
+    let stats = typed::<StatsReply>(&v)?.stats;
+    Ok((v, stats))
 }
 
 /// The outcome of one command wave.
@@ -359,14 +388,12 @@ fn wave_inner(
     admin.send_line(&format!("send {target} {command}"))?;
     let deadline = sent + WAVE_TIMEOUT;
     let first = check_ok(admin.next_json(deadline, "the wave reply")?)?;
-    let id = first
-        .get("wave")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| AdminError::Refused(first.to_string()))?;
+    let first: SentReply = typed(&first)?;
+    let id = first.wave;
     let mut w = Wave {
         id,
         command: command.to_string(),
-        reached: first.get("reached").and_then(Value::as_u64).unwrap_or(0),
+        reached: first.reached,
         ..Wave::default()
     };
     if w.reached == 0 {
@@ -379,17 +406,18 @@ fn wave_inner(
             Err(AdminError::Timeout(_)) => return Ok(w),
             Err(e) => return Err(e),
         };
-        if v.get("wave").and_then(Value::as_u64) != Some(id)
-            || v.get("done") != Some(&Value::Bool(true))
-        {
+        // Other lines (another wave's done, a late reply) are not ours.
+        let Ok(done) = WaveDone::deserialize(&v) else {
+            continue;
+        };
+        if done.wave != id || !done.done {
             continue;
         }
-        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        w.reached = n("reached");
-        w.acked = n("acked");
-        w.timed_out = n("timed_out");
-        w.failed = n("failed");
-        w.elapsed_us = n("elapsed_us");
+        w.reached = done.reached;
+        w.acked = done.acked;
+        w.timed_out = done.timed_out;
+        w.failed = done.failed;
+        w.elapsed_us = done.elapsed_us;
         w.observed_us = sent.elapsed().as_micros() as u64;
         w.done = true;
         return Ok(w);
@@ -423,7 +451,7 @@ mod tests {
     #[test]
     fn wave_waits_for_its_own_done() {
         let addr = fake_admin(vec![
-            r#"{"ok":true,"wave":7,"reached":3}"#,
+            r#"{"ok":true,"wave":7,"reached":3,"refused":0}"#,
             r#"{"ok":true,"wave":6,"done":true,"reached":1,"acked":1,"timed_out":0,"failed":0,"elapsed_us":5}"#,
             r#"{"ok":true,"wave":7,"done":true,"reached":3,"acked":2,"timed_out":1,"failed":0,"elapsed_us":900}"#,
         ]);
@@ -488,6 +516,22 @@ mod tests {
             log.error(e);
         }
         assert_eq!(log.errors, ["a", "b (×3)", "a"]);
+    }
+
+    #[test]
+    fn a_reply_outside_the_schema_is_an_error_not_a_zero() {
+        // `ok` but no wave id: not a wave this operator can follow.
+        let addr = fake_admin(vec![r#"{"ok":true,"reached":3}"#]);
+        let mut a = Admin::connect(addr).unwrap();
+        let e = wave_inner(&mut a, "*", "ACTIVATE_ALARM", Instant::now()).unwrap_err();
+        assert!(
+            matches!(&e, AdminError::Schema(m) if m.contains("wave")),
+            "{e}"
+        );
+        // `stats` without the counters the checks read.
+        let addr = fake_admin(vec![r#"{"ok":true,"stats":{"registered":3}}"#]);
+        let e = query_stats(addr).unwrap_err();
+        assert!(matches!(e, AdminError::Schema(_)), "{e}");
     }
 
     #[test]

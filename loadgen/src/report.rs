@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use hub::ops::wire::HubStats;
 use hub::recorder::RecorderStats;
 
 use crate::accounting::Counters;
@@ -281,7 +282,10 @@ pub struct Inputs<'a> {
     pub counters: Counters,
     pub lat: &'a Latencies,
     pub operator: OperatorLog,
+    /// The hub's `stats` reply as sent (kept in the report as evidence).
     pub hub_stats: Option<Value>,
+    /// The same, read through the hub's typed schema.
+    pub hub: Option<HubStats>,
     pub recorder: Option<RecorderStats>,
     pub snmp_delta: Option<UdpSnmp>,
     pub cpu: Cpu,
@@ -302,16 +306,8 @@ pub struct Inputs<'a> {
 impl Report {
     pub fn build(i: Inputs) -> Report {
         let c = i.counters;
-        let stats = i.hub_stats.as_ref().and_then(|v| v.get("stats"));
-        let hub_u64 = |path: &[&str]| {
-            let mut v = stats?;
-            for k in path {
-                v = v.get(k)?;
-            }
-            v.as_u64()
-        };
-        let rcvbuf = hub_u64(&["udp_rcvbuf_drops"]);
-        let limited = hub_u64(&["udp", "statuses_rate_limited"]);
+        let rcvbuf = i.hub.as_ref().and_then(|s| s.udp_rcvbuf_drops);
+        let limited = i.hub.as_ref().map(|s| s.udp.statuses_rate_limited);
         let lag = i.lat.get(Kind::SendLag);
         let send_lag_p99_us = lag.value_at_quantile(0.99);
         let saturated = send_lag_p99_us > i.cfg.max_send_lag.as_micros() as u64

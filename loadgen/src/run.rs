@@ -230,7 +230,7 @@ pub fn run(
     let mut op_log = op.join().unwrap_or_default();
     // Finished workers still hold their connections: the hub's count now
     // is comparable with `up_at_end`.
-    let hub_stats = final_stats(addrs.admin, &mut op_log);
+    let (hub_stats, hub_typed) = final_stats(addrs.admin, &mut op_log).unzip();
     release.store(true, Ordering::Release);
     let workers_reported = done.iter().filter(|&&d| d).count() as u64;
     for t in threads {
@@ -242,9 +242,7 @@ pub fn run(
         lat.record_us(Kind::Wave, w.elapsed_us);
     }
     let counters = sum(&latest);
-    let hub_registered = hub_stats
-        .as_ref()
-        .and_then(|v| v.get("stats")?.get("registered")?.as_u64());
+    let hub_registered = hub_typed.as_ref().map(|s| s.registered);
     let mut evidence = Samples::default();
     samples.iter().for_each(|s| evidence.merge(s));
     let snmp_delta = match (snmp_before, UdpSnmp::read()) {
@@ -263,10 +261,7 @@ pub fn run(
     // external hub's come from its stats (rows may still be in flight).
     let recorder = match hub {
         Some(h) => h.shutdown().ok().flatten(),
-        None => hub_stats
-            .as_ref()
-            .and_then(|v| v.get("stats")?.get("recorder"))
-            .and_then(|r| serde_json::from_value(r.clone()).ok()),
+        None => hub_typed.as_ref().and_then(|s| s.recorder.clone()),
     };
     let time_to_register_all_ms = if reg_at.iter().all(Option::is_some) {
         reg_at
@@ -316,6 +311,7 @@ pub fn run(
         lat: &lat,
         operator: op_log,
         hub_stats,
+        hub: hub_typed,
         recorder,
         snmp_delta,
         cpu: Cpu {
@@ -347,11 +343,16 @@ pub const FINAL_STATS_ATTEMPTS: u32 = 2;
 fn final_stats(
     admin: std::net::SocketAddr,
     log: &mut operator::OperatorLog,
-) -> Option<serde_json::Value> {
+) -> Option<(serde_json::Value, hub::ops::wire::HubStats)> {
     let mut last = None;
     for _ in 0..FINAL_STATS_ATTEMPTS {
-        match operator::query(admin, "stats") {
+        match operator::query_stats(admin) {
             Ok(v) => return Some(v),
+            // A hub that answers outside the schema will not change its mind.
+            Err(e @ operator::AdminError::Schema(_)) => {
+                last = Some(e);
+                break;
+            }
             Err(e) => last = Some(e),
         }
     }

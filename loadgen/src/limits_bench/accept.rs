@@ -87,15 +87,14 @@ pub fn wait_registered(
 ) -> Result<Instant, BenchError> {
     let mut admin = crate::operator::Admin::connect(admin)?;
     loop {
-        let v = admin.request("stats")?;
+        let registered = admin.stats()?.registered;
         let now = Instant::now();
-        if v["stats"]["registered"].as_u64().unwrap_or(0) >= n {
+        if registered >= n {
             return Ok(now);
         }
         if now > deadline {
             return Err(BenchError::Timeout(format!(
-                "hub registered {} of {n}",
-                v["stats"]["registered"]
+                "hub registered {registered} of {n}"
             )));
         }
         std::thread::sleep(STATS_POLL);

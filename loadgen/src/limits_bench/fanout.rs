@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{accept, fleet, hub_config, BenchError};
-use crate::operator::{Admin, WAVE_TIMEOUT};
+use crate::operator::{typed, Admin, WAVE_TIMEOUT};
+use hub::ops::wire::{SentReply, WaveDone};
+use serde::Deserialize;
 
 /// The command line written to every device.
 pub const COMMAND: &str = "ACTIVATE_ALARM";
@@ -111,21 +113,22 @@ fn hub_waves(
             let t = Instant::now();
             a.send_line(&format!("send * {COMMAND}"))?;
             let deadline = t + WAVE_TIMEOUT;
+            let sent: SentReply = typed(&a.next_json(deadline, "the wave reply")?)?;
             loop {
                 let v = a.next_json(deadline, "a wave's done")?;
-                if v["ok"] != true {
-                    return Err(BenchError::Timeout(format!("hub refused the wave: {v}")));
+                let Ok(done) = WaveDone::deserialize(&v) else {
+                    return Err(BenchError::Timeout(format!("not the wave's done: {v}")));
+                };
+                if done.wave != sent.wave {
+                    continue;
                 }
-                if v["done"] == true {
-                    out.observed.push(t.elapsed());
-                    let us = v["elapsed_us"].as_u64().unwrap_or(0);
-                    out.hub_elapsed.push(Duration::from_micros(us));
-                    let acked = v["acked"].as_u64().unwrap_or(0);
-                    if acked != n as u64 {
-                        return Err(BenchError::Timeout(format!("wave acked {acked} of {n}")));
-                    }
-                    break;
+                out.observed.push(t.elapsed());
+                out.hub_elapsed.push(Duration::from_micros(done.elapsed_us));
+                if done.acked != n as u64 {
+                    let acked = done.acked;
+                    return Err(BenchError::Timeout(format!("wave acked {acked} of {n}")));
                 }
+                break;
             }
         }
         Ok(out)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cpu::{find_thread, thread_cpu};
 use super::{hub_config, BenchError};
-use crate::operator::query;
+use crate::operator::query_stats;
 
 /// Device names the sender cycles through.
 pub const DEVICES: usize = 1000;
@@ -109,10 +109,10 @@ pub fn hub_round(n: u64, msgs: &[Vec<u8>]) -> Result<Round, BenchError> {
     let sent = blast(hub.udp_addr, n, msgs);
     settle(|| thread_cpu(hub_tid).as_micros() as u64 / 1000);
     let cpu = thread_cpu(hub_tid) - cpu0;
-    let stats = query(hub.admin_addr, "stats");
+    let stats = query_stats(hub.admin_addr);
     hub.shutdown()?;
     sent?;
-    let received = stats?["stats"]["udp"]["datagrams"].as_u64().unwrap_or(0);
+    let received = stats?.1.udp.datagrams;
     Ok(Round {
         sent: n,
         received,

@@ -201,7 +201,8 @@ fn device_conn(mut s: TcpStream, flaw: Flaw, registered: &AtomicU64, stop: &Atom
     registered.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// The admin side: `stats` reports the registered count; waves reach no one.
+/// The admin side, in the hub's typed schema: `stats` reports the
+/// registered count (every other counter zero); waves reach no one.
 fn admin_conn(s: TcpStream, flaw: Flaw, registered: &AtomicU64, stop: &AtomicBool) {
     let _ = s.set_read_timeout(Some(TICK));
     let mut w = s.try_clone().unwrap();
@@ -212,14 +213,22 @@ fn admin_conn(s: TcpStream, flaw: Flaw, registered: &AtomicU64, stop: &AtomicBoo
             Ok(0) => return,
             Ok(_) if line.ends_with('\n') => {
                 if flaw != Flaw::AdminSilent {
-                    let reply = if line.trim() == "stats" {
-                        format!(
-                            "{{\"ok\":true,\"stats\":{{\"registered\":{}}}}}\n",
-                            registered.load(Ordering::Relaxed)
-                        )
+                    let mut reply = if line.trim() == "stats" {
+                        let stats = hub::ops::wire::HubStats {
+                            registered: registered.load(Ordering::Relaxed),
+                            ..Default::default()
+                        };
+                        serde_json::to_string(&hub::ops::wire::StatsReply { ok: true, stats })
                     } else {
-                        "{\"ok\":true,\"wave\":1,\"reached\":0}\n".to_string()
-                    };
+                        serde_json::to_string(&hub::ops::wire::SentReply {
+                            ok: true,
+                            wave: 1,
+                            reached: 0,
+                            refused: 0,
+                        })
+                    }
+                    .expect("serializable");
+                    reply.push('\n');
                     let _ = w.write_all(reply.as_bytes());
                 }
                 line.clear();
