@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{accept, fleet, hub_config, BenchError};
-use crate::operator::{Admin, WAVE_TIMEOUT};
+use crate::live::operator::{Admin, WAVE_TIMEOUT};
 
 /// The command line written to every device.
 pub const COMMAND: &str = "ACTIVATE_ALARM";

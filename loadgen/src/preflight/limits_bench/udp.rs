@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cpu::{find_thread, thread_cpu};
 use super::{hub_config, BenchError};
-use crate::operator::query;
+use crate::live::operator::query;
 
 /// Device names the sender cycles through.
 pub const DEVICES: usize = 1000;

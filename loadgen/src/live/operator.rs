@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backoff::Backoff;
+use crate::live::backoff::Backoff;
 use crate::rng::SplitMix64;
 
 /// Connect timeout to the admin port.
