@@ -44,7 +44,7 @@ pub enum Cmd {
     /// Print reports (and `limits` files) side by side.
     Table(TableArgs),
     /// Measure this machine's bare limits beside the embedded hub.
-    Limits(crate::limits_bench::LimitsArgs),
+    Limits(crate::preflight::limits_bench::LimitsArgs),
 }
 
 /// Flags of `loadgen merge`.

@@ -214,12 +214,12 @@ impl RunConfig {
         if let Some(n) = a
             .allow_failed_check
             .iter()
-            .find(|n| !crate::checks::known(n))
+            .find(|n| !crate::report::checks::known(n))
         {
             return Err(bad(format!(
                 "--allow-failed-check {n}: no such check (one of: {}, {})",
-                crate::checks::NAMES.join(", "),
-                crate::checks::MIN_REGISTERED
+                crate::report::checks::NAMES.join(", "),
+                crate::report::checks::MIN_REGISTERED
             )));
         }
         if a.progress_every.is_zero() {

@@ -3,47 +3,36 @@
 //! Thousands of virtual devices against a hub, with exact loss accounting
 //! and latency histograms as JSON.
 //!
-//! Data flows: [`cli`] → [`config`] (validated) → [`limits`] (preflight) →
-//! `run` starts an embedded hub if needed, worker threads (each a mio loop
-//! over a shard of [`device`]s, sans-IO state machines) and the operator
-//! (admin-port waves); workers send [`accounting`] counters and [`histo`]
-//! histograms to the main thread every second (progress) and at the end
-//! (report). The main thread turns those into the report's per-second
-//! [`timeline`] and the fleet's [`outage`]s; devices and operator reconnect
-//! with [`backoff`]. [`classic`] plays the original single-device clients.
+//! The crate is laid out by job, one folder each:
 //!
-//! Offline tools read reports back ([`reportfile`]): [`merge`] adds reports
-//! of one load exactly, [`hgrm`] exports histograms for HdrHistogram
-//! plotters, [`table`] prints reports side by side for `scripts/compare.sh`.
-//! [`limits_bench`] measures the machine's bare limits beside the hub.
-//! [`shard`] splits one fleet over many processes and machines (`--shard`,
-//! `--start-at`) and checks a merged set of shard reports.
-pub mod accounting;
-pub mod backoff;
-pub mod checks;
+//! - [`preflight`]: before a run, does the fleet fit ([`preflight::fit`]),
+//!   what is the machine ([`preflight::machine`]), and the `loadgen limits`
+//!   command ([`preflight::limits_bench`]) measuring the bare limits;
+//! - [`live`]: the run itself: [`live::run`] starts an embedded hub if
+//!   needed, worker threads (each a mio loop over a shard of [`device`]s,
+//!   sans-IO state machines) and the operator (admin-port waves), merges
+//!   what the workers send every second (progress) and at the end;
+//! - [`report`]: what the run records and concludes, as plain data:
+//!   counters, histograms, evidence, the per-second timeline, outages, the
+//!   report's schema, the named checks and the human summary;
+//! - [`tools`]: offline subcommands reading reports back ([`tools::reportfile`]):
+//!   [`tools::merge`] adds reports of one load exactly, [`tools::hgrm`]
+//!   exports histograms for HdrHistogram plotters, [`tools::table`] prints
+//!   reports side by side for `scripts/compare.sh`.
+//!
+//! Beside them: [`cli`] → [`config`] (validated flags), [`device`] (one
+//! virtual device's sans-IO protocol core), [`classic`] (the original
+//! single-device clients), [`shard`] (one fleet split over many processes
+//! and machines, `--shard`, `--start-at`, and the check of a merged set of
+//! shard reports) and [`rng`].
 pub mod classic;
 pub mod cli;
 pub mod cli_error;
 pub mod config;
 pub mod device;
-pub mod embedded;
-pub mod evidence;
-pub mod hgrm;
-pub mod histo;
-pub mod limits;
-pub mod limits_bench;
-pub mod machine;
-pub mod merge;
-pub mod operator;
-pub mod outage;
-pub mod progress;
+pub mod live;
+pub mod preflight;
 pub mod report;
-pub mod reportfile;
 pub mod rng;
-pub mod run;
 pub mod shard;
-pub mod summary;
-pub mod table;
-pub mod timeline;
-pub mod timestamp;
-pub mod worker;
+pub mod tools;

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loadgen::cli::{Cli, Cmd, RunArgs};
-use loadgen::{limits, machine, run, shard};
+use loadgen::live::run;
+use loadgen::preflight::{fit, machine};
+use loadgen::shard;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -28,20 +30,21 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Merge(a) => offline(
-            loadgen::merge::merge_files(&a.reports, a.partial)
-                .and_then(|m| loadgen::merge::write(&m, a.out.as_deref()).map_err(Into::into)),
+            loadgen::tools::merge::merge_files(&a.reports, a.partial).and_then(|m| {
+                loadgen::tools::merge::write(&m, a.out.as_deref()).map_err(Into::into)
+            }),
         ),
         Cmd::Hgrm(a) => offline(
             (a.reports.iter().try_for_each(|r| {
-                for p in loadgen::hgrm::write_report(r, a.out_dir.as_deref())? {
+                for p in loadgen::tools::hgrm::write_report(r, a.out_dir.as_deref())? {
                     println!("{}", p.display());
                 }
-                Ok::<(), loadgen::reportfile::FileError>(())
+                Ok::<(), loadgen::tools::reportfile::FileError>(())
             }))
             .map(|()| eprintln!("loadgen hgrm: the files above; values in microseconds (µs)")),
         ),
-        Cmd::Table(a) => offline(loadgen::table::run(&a.files, a.data_dir.as_deref())),
-        Cmd::Limits(a) => match loadgen::limits_bench::run(&a) {
+        Cmd::Table(a) => offline(loadgen::tools::table::run(&a.files, a.data_dir.as_deref())),
+        Cmd::Limits(a) => match loadgen::preflight::limits_bench::run(&a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("loadgen limits: {e}");
@@ -74,9 +77,9 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let cap = limits::probe();
+    let cap = fit::probe();
     let ips = cfg.source_ips.len() as u64;
-    if let Err(e) = limits::check_fit(u64::from(cfg.devices), cfg.embedded(), ips, cap) {
+    if let Err(e) = fit::check_fit(u64::from(cfg.devices), cfg.embedded(), ips, cap) {
         eprintln!("loadgen: {e}");
         return ExitCode::from(2);
     }
@@ -108,7 +111,7 @@ fn run_cmd(args: &RunArgs, argv: Vec<String>) -> ExitCode {
         return ExitCode::from(3);
     }
     if cfg.summary == loadgen::cli::SummaryMode::Text {
-        eprint!("{}", loadgen::summary::render(&report));
+        eprint!("{}", loadgen::report::summary::render(&report));
     }
     if !report.ok {
         eprintln!("loadgen: check failed: {}", report.breaches.join("; "));

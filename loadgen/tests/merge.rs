@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use loadgen::histo::decode_histogram;
+use loadgen::report::histo::decode_histogram;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {

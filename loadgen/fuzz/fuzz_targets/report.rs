@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loadgen::histo::decode_histogram;
-use loadgen::reportfile::{check_report, parse_report_bytes};
+use loadgen::report::histo::decode_histogram;
+use loadgen::tools::reportfile::{check_report, parse_report_bytes};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {

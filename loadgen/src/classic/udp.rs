@@ -28,7 +28,7 @@ pub fn run(args: &ClassicArgs, out: &Transcript) -> Result<(), ClassicError> {
         for seq in 1..=args.cycle_len {
             // One decimal, 20.0 to 30.0, as the original's readings.
             let value = (200.0 + (rng.next_f64() * 100.0).floor()) / 10.0;
-            let ts = crate::timestamp::now();
+            let ts = crate::report::timestamp::now();
             let n = encode(&mut buf, name, &ts, &args.kind, value, seq)?;
             out.line(&format!(
                 "[{name}] Sending packet SEQ:{seq} - {}={value:.1}",

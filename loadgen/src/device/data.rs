@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use hub::protocol::Status;
 
 use super::{verify, Ctx};
-use crate::evidence;
-use crate::histo::Kind;
+use crate::report::evidence;
+use crate::report::histo::Kind;
 use crate::rng::SplitMix64;
 
 /// Cycles one device may have waiting for STATUS at once (open loop). Past

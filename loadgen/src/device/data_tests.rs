@@ -1,15 +1,15 @@
 //! Tests of the data-channel state machine, grouped by pacing.
 
 use super::*;
-use crate::accounting::Counters;
-use crate::histo::Latencies;
+use crate::report::accounting::Counters;
+use crate::report::histo::Latencies;
 
 const SEC: Duration = Duration::from_secs(1);
 
 struct Harness {
     c: Counters,
     lat: Latencies,
-    samples: crate::evidence::Samples,
+    samples: crate::report::evidence::Samples,
     t0: Instant,
     measure_from: Instant,
     stop_at: Instant,

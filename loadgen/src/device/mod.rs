@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use hub::protocol::Command;
 
-use crate::accounting::Counters;
-use crate::backoff::Backoff;
-use crate::evidence::{self, Samples};
-use crate::histo::{Kind, Latencies};
+use crate::live::backoff::Backoff;
+use crate::report::accounting::Counters;
+use crate::report::evidence::{self, Samples};
+use crate::report::histo::{Kind, Latencies};
 use crate::rng::SplitMix64;
 use data::{Data, Outgoing, Pacing};
 

@@ -25,7 +25,7 @@ fn graced(t0: Instant) -> Device {
 struct H {
     c: Counters,
     lat: Latencies,
-    samples: crate::evidence::Samples,
+    samples: crate::report::evidence::Samples,
     t0: Instant,
 }
 

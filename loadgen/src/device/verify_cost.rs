@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hub::protocol::Status;
 
 use crate::device::verify;
-use crate::histo::{Kind, Latencies};
+use crate::report::histo::{Kind, Latencies};
 
 fn ns_per(n: u32, f: impl Fn(u32)) -> f64 {
     let t = Instant::now();

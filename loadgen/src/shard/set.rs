@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{ShardInfo, ShardSpec};
-use crate::merge::MergeError;
+use crate::tools::merge::MergeError;
 
 /// The merged report's `shards` section.
 #[derive(Debug, Clone, Serialize, PartialEq)]

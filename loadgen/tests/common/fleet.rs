@@ -34,7 +34,7 @@ pub fn hub_flags(hub: &HubHandle) -> Vec<String> {
 
 /// The hub's `stats` object.
 pub fn hub_stats(hub: &HubHandle) -> Value {
-    loadgen::operator::query(hub.admin_addr, "stats").expect("stats")["stats"].clone()
+    loadgen::live::operator::query(hub.admin_addr, "stats").expect("stats")["stats"].clone()
 }
 
 /// An RFC 3339 instant `d` from now.

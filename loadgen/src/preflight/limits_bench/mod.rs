@@ -29,7 +29,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use crate::operator::AdminError;
+use crate::live::operator::AdminError;
 use cpu::median;
 
 /// Version of the `limits` JSON layout.
@@ -128,7 +128,7 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
             eprintln!("{s}");
         }
     };
-    let start_time = crate::timestamp::format_unix(
+    let start_time = crate::report::timestamp::format_unix(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -218,7 +218,7 @@ pub fn run(a: &LimitsArgs) -> Result<(), BenchError> {
             "start_time": start_time,
             "crate_version": env!("CARGO_PKG_VERSION"),
             "git_commit": option_env!("LOADGEN_GIT_COMMIT"),
-            "cores": crate::machine::cores(),
+            "cores": crate::preflight::machine::cores(),
         },
         "config": {
             "datagrams": a.datagrams,

@@ -2,7 +2,7 @@
 //! `loadgen/SCHEMA.md` (bump [`SCHEMA_VERSION`] on any incompatible change).
 //! [`Report::build`] derives every section from the merged counters,
 //! histograms, operator log and hub stats, then the named
-//! [`checks`](crate::checks) (thresholds included) decide `ok`.
+//! [`checks`] (thresholds included) decide `ok`.
 
 use std::collections::BTreeMap;
 
@@ -12,17 +12,17 @@ use serde_json::Value;
 use hub::ops::wire::HubStats;
 use hub::recorder::RecorderStats;
 
-use crate::accounting::Counters;
-use crate::checks::{self, Check};
 use crate::config::RunConfig;
-use crate::evidence::Samples;
-use crate::histo::{Kind, Latencies, LatencySummary};
-use crate::machine::{Machine, UdpSnmp};
-use crate::operator::{OperatorLog, Wave};
-use crate::outage::OutageSummary;
+use crate::live::operator::{OperatorLog, Wave};
+use crate::preflight::machine::{Machine, UdpSnmp};
+use crate::report::accounting::Counters;
+use crate::report::checks::{self, Check};
+use crate::report::evidence::Samples;
+use crate::report::histo::{Kind, Latencies, LatencySummary};
+use crate::report::outage::OutageSummary;
+use crate::report::timeline::Sample;
 use crate::shard::start::StartInfo;
 use crate::shard::ShardInfo;
-use crate::timeline::Sample;
 
 /// Version of the report layout (2: datagram fates, checks, generator,
 /// evidence).

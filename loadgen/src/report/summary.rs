@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::histo::Kind;
+use crate::report::histo::Kind;
 use crate::report::Report;
 
 /// Latency kinds printed, in order.

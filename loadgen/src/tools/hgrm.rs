@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
-use crate::histo::decode_histogram;
-use crate::reportfile::{load_report, FileError};
+use crate::report::histo::decode_histogram;
+use crate::tools::reportfile::{load_report, FileError};
 
 /// Percentile ticks per half distance to 100%, as HdrHistogram's tools use.
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -110,7 +110,7 @@ pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histo::new_histogram;
+    use crate::report::histo::new_histogram;
 
     #[test]
     fn tiny_histogram_in_java_layout() {

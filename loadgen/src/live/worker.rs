@@ -20,11 +20,11 @@ use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::accounting::Counters;
 use crate::device::{CloseCause, Ctx, Device, Reply};
-use crate::evidence::{self, Samples};
-use crate::histo::Latencies;
-use crate::outage::OutageTracker;
+use crate::report::accounting::Counters;
+use crate::report::evidence::{self, Samples};
+use crate::report::histo::Latencies;
+use crate::report::outage::OutageTracker;
 use hub::limits::{MAX_DATAGRAM, MAX_LINE};
 use hub::protocol::{Datagram, LineFramer, ACK_TEXT};
 
@@ -236,7 +236,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
         hub_udp,
         epoch,
         wave_sent_ns,
-        ts: crate::timestamp::now(),
+        ts: crate::report::timestamp::now(),
         all_registered_at: None,
         outages,
         rbuf: Box::new([0; READ_BUF]),
@@ -285,7 +285,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             while next_tick <= now {
                 next_tick += TICK;
             }
-            w.ts = crate::timestamp::now();
+            w.ts = crate::report::timestamp::now();
             let lat = Box::new(std::mem::take(&mut w.meter.lat));
             let _ = tx.send(WorkerMsg::Tick(Report {
                 worker: id,

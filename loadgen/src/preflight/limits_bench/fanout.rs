@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::{accept, fleet, hub_config, BenchError};
-use crate::operator::{typed, Admin, WAVE_TIMEOUT};
+use crate::live::operator::{typed, Admin, WAVE_TIMEOUT};
 use hub::ops::wire::{SentReply, WaveDone};
 use serde::Deserialize;
 

@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::histo::{decode_histogram, LatencySummary};
-use crate::reportfile::{at, load_report, FileError};
+use crate::report::histo::{decode_histogram, LatencySummary};
+use crate::tools::reportfile::{at, load_report, FileError};
 
 /// `config` keys that legitimately differ between the parts of one load.
 pub const MAY_DIFFER: &[&str] = &[
@@ -520,7 +520,7 @@ pub fn write(doc: &Value, out: Option<&Path>) -> Result<(), FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histo::{encode_histogram, new_histogram};
+    use crate::report::histo::{encode_histogram, new_histogram};
 
     /// A minimal report: `n` devices from `first`, status samples `lo..=hi`.
     fn report(first: u64, n: u64, lo: u64, hi: u64, sent: u64) -> Value {

@@ -85,7 +85,7 @@ pub fn wait_registered(
     n: u64,
     deadline: Instant,
 ) -> Result<Instant, BenchError> {
-    let mut admin = crate::operator::Admin::connect(admin)?;
+    let mut admin = crate::live::operator::Admin::connect(admin)?;
     loop {
         let registered = admin.stats()?.registered;
         let now = Instant::now();

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::histo::Kind;
+use crate::report::histo::Kind;
 use crate::report::Report;
 
 /// Every check, in the order the summary prints them.

@@ -11,23 +11,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::accounting::Counters;
 use crate::config::{Pace, RunConfig, Target};
 use crate::device::data::Pacing;
 use crate::device::{data_for, Device};
-use crate::embedded::{EmbeddedHub, HubAddrs};
-use crate::evidence::Samples;
-use crate::histo::{Kind, Latencies};
-use crate::machine::{self, Machine, UdpSnmp};
-use crate::operator::{self, OperatorPlan};
-use crate::outage;
-use crate::progress::{Mode, Progress};
+use crate::live::embedded::{EmbeddedHub, HubAddrs};
+use crate::live::operator::{self, OperatorPlan};
+use crate::live::progress::{Mode, Progress};
+use crate::live::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
+use crate::preflight::machine::{self, Machine, UdpSnmp};
+use crate::report::accounting::Counters;
+use crate::report::evidence::Samples;
+use crate::report::histo::{Kind, Latencies};
+use crate::report::outage;
+use crate::report::timeline::{p99, Timeline};
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
 use crate::shard::start::{self, StartInfo};
 use crate::shard::Placement;
-use crate::timeline::{p99, Timeline};
-use crate::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
 
 /// Delay between planning and the first connect, so every thread is up.
 pub const START_DELAY: Duration = Duration::from_millis(50);
@@ -187,7 +187,7 @@ pub fn run(
     let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
     let mut timeline = Timeline::new();
     // STATUS latencies of the second being sampled.
-    let mut second_status = crate::histo::new_histogram();
+    let mut second_status = crate::report::histo::new_histogram();
     let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
     let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
     // Just after whole seconds from the start, when the workers report, so
@@ -405,7 +405,7 @@ fn rfc3339_now() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    crate::timestamp::format_unix(secs).replace(' ', "T") + "Z"
+    crate::report::timestamp::format_unix(secs).replace(' ', "T") + "Z"
 }
 
 /// A clock-derived seed for runs without `--seed` (reported, so the run

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cpu::{find_thread, thread_cpu};
 use super::{hub_config, BenchError};
-use crate::operator::query_stats;
+use crate::live::operator::query_stats;
 
 /// Device names the sender cycles through.
 pub const DEVICES: usize = 1000;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::reportfile::{at, load, FileError};
+use crate::tools::reportfile::{at, load, FileError};
 
 /// Latency kinds shown, in order.
 pub const KINDS: [&str; 6] = [
@@ -331,7 +331,7 @@ pub fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<(), FileError> 
         if d.get("kind").and_then(Value::as_str) == Some("limits") {
             limits.push((name, d));
         } else if d.get("udp").is_some() {
-            crate::reportfile::check_report(&d)
+            crate::tools::reportfile::check_report(&d)
                 .map_err(|e| FileError::Shape(format!("{name}: {e}")))?;
             reports.push((name, d));
         } else {

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::backoff::Backoff;
+use crate::live::backoff::Backoff;
 use crate::rng::SplitMix64;
 
 /// Connect timeout to the admin port.

@@ -164,13 +164,14 @@ mod tests {
             for cut in [bytes.len(), bytes.len() / 2, 7, 0] {
                 let data = &bytes[..cut.min(bytes.len())];
                 if let Ok(s) = std::str::from_utf8(data) {
-                    let _ = crate::histo::decode_histogram(s.trim());
+                    let _ = crate::report::histo::decode_histogram(s.trim());
                 }
                 if let Ok(v) = parse_report_bytes(data) {
                     if check_report(&v).is_ok() {
                         for k in v["latency_us"].as_object().into_iter().flatten() {
-                            let _ =
-                                crate::histo::decode_histogram(k.1["hist"].as_str().unwrap_or(""));
+                            let _ = crate::report::histo::decode_histogram(
+                                k.1["hist"].as_str().unwrap_or(""),
+                            );
                         }
                         n += 1;
                     }

@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::accounting::Counters;
-use crate::histo::{Kind, Latencies};
+use crate::report::accounting::Counters;
+use crate::report::histo::{Kind, Latencies};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

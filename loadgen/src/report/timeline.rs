@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use hdrhistogram::Histogram;
 
-use crate::accounting::Counters;
+use crate::report::accounting::Counters;
 
 /// The p99 of `h`, 0 when empty.
 pub fn p99(h: &Histogram<u64>) -> u64 {

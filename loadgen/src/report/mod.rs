@@ -1,0 +1,22 @@
+//! The report: what a run records and what it concludes, as plain data
+//! (no sockets, no threads).
+//!
+//! - [`accounting`] counters and [`histo`] latency histograms, filled by each
+//!   worker's devices and merged by the main thread;
+//! - [`evidence`], the bounded verbatim samples behind a failed check;
+//! - [`timeline`] (one sample per second) and [`outage`]s of the fleet;
+//! - [`schema`], the report's serde structs (the schema `SCHEMA.md`
+//!   documents), re-exported here as `report::Report` etc.;
+//! - [`checks`], the named verdict, and [`summary`], its human rendering;
+//! - [`timestamp`], the UTC stamp datagrams and reports carry.
+pub mod accounting;
+pub mod checks;
+pub mod evidence;
+pub mod histo;
+pub mod outage;
+pub mod schema;
+pub mod summary;
+pub mod timeline;
+pub mod timestamp;
+
+pub use schema::*;

@@ -1,0 +1,11 @@
+//! Offline tools: subcommands that read reports back from disk and never
+//! touch a hub.
+//!
+//! - [`reportfile`] loads and checks a report file (bounded, versioned);
+//! - [`merge`] adds the reports of one load (shards) exactly;
+//! - [`table`] prints reports side by side (`scripts/compare.sh`);
+//! - [`hgrm`] exports histograms for HdrHistogram plotters.
+pub mod hgrm;
+pub mod merge;
+pub mod reportfile;
+pub mod table;
