@@ -12,13 +12,14 @@
 //!
 //! `cargo bench -p hub --bench monitor [-- --json FILE] [--only throughput|onset|scrape]`
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hub::config::HubConfig;
+use hub::ops::wire::HubStats;
 use hub::protocol::Datagram;
 use hub::recorder::{Recorder, RecorderConfig, RECORDER_QUEUE};
 use hub::server::Hub;
@@ -131,14 +132,11 @@ fn drop_onset(rates: &[u64]) -> Value {
     json!({"rounds": out, "first_rate_dropping": onset, "queue": RECORDER_QUEUE})
 }
 
-fn admin(addr: SocketAddr, cmd: &str) -> Value {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    writeln!(w, "{cmd}").unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap()
+/// `stats`, typed, through the workspace's one admin client.
+fn stats(addr: SocketAddr) -> HubStats {
+    hub::ops::client::Admin::connect(addr)
+        .and_then(|mut a| a.stats())
+        .expect("stats")
 }
 
 fn scrape(addr: SocketAddr) -> (Duration, usize) {
@@ -172,11 +170,14 @@ fn scrape_cost(devices: u32) -> Value {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        let s = admin(hub.admin_addr, "stats");
-        if s["stats"]["udp"]["devices_tracked"].as_u64() == Some(u64::from(devices)) {
+        let tracked = stats(hub.admin_addr).udp.devices_tracked;
+        if tracked == u64::from(devices) {
             break;
         }
-        assert!(Instant::now() < deadline, "devices never all tracked: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "devices never all tracked: {tracked}"
+        );
     }
     let mut renders = Vec::new();
     let mut cpus = Vec::new();
@@ -186,13 +187,14 @@ fn scrape_cost(devices: u32) -> Value {
         let (wall, n) = scrape(hub.metrics_addr);
         bytes = n;
         walls.push(wall.as_secs_f64() * 1e3);
-        let s = admin(hub.admin_addr, "stats");
-        renders.push(s["stats"]["http"]["last_render_s"].as_f64().unwrap() * 1e3);
-        cpus.push(s["stats"]["http"]["last_render_cpu_s"].as_f64().unwrap() * 1e3);
+        let h = stats(hub.admin_addr).http.expect("metrics listener");
+        renders.push(h.last_render_s * 1e3);
+        cpus.push(h.last_render_cpu_s * 1e3);
     }
-    let max = admin(hub.admin_addr, "stats")["stats"]["http"]["max_render_s"]
-        .as_f64()
-        .unwrap()
+    let max = stats(hub.admin_addr)
+        .http
+        .expect("metrics listener")
+        .max_render_s
         * 1e3;
     hub.shutdown().unwrap();
     let median = |v: &[f64]| {

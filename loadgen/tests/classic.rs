@@ -1,12 +1,13 @@
 //! `loadgen classic`: the seed's `tcp_client.py` and `udp_client.py`
 //! transcripts, line for line, against a real (embedded) hub.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hub::config::HubConfig;
+use hub::ops::client::{typed, Admin};
+use hub::ops::wire::{ClosedReply, SentReply, WaveDone};
 use hub::server::{Hub, HubHandle};
 
 fn hub() -> (HubHandle, std::path::PathBuf) {
@@ -20,27 +21,6 @@ fn hub() -> (HubHandle, std::path::PathBuf) {
         .spawn()
         .unwrap();
     (h, log)
-}
-
-struct Admin(BufReader<TcpStream>, TcpStream);
-
-impl Admin {
-    fn new(h: &HubHandle) -> Admin {
-        let s = TcpStream::connect(h.admin_addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Admin(BufReader::new(s.try_clone().unwrap()), s)
-    }
-    fn cmd(&mut self, line: &str) -> serde_json::Value {
-        writeln!(self.1, "{line}").unwrap();
-        let mut l = String::new();
-        self.0.read_line(&mut l).unwrap();
-        serde_json::from_str(&l).unwrap()
-    }
-    fn read(&mut self) -> serde_json::Value {
-        let mut l = String::new();
-        self.0.read_line(&mut l).unwrap();
-        serde_json::from_str(&l).unwrap()
-    }
 }
 
 #[test]
@@ -58,21 +38,22 @@ fn the_tcp_client_transcript_line_for_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut admin = Admin::new(&h);
+    let mut admin = Admin::connect(h.admin_addr).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while admin.cmd("stats")["stats"]["registered"]
-        .as_u64()
-        .unwrap_or(0)
-        == 0
-    {
+    while admin.stats().unwrap().registered == 0 {
         assert!(Instant::now() < deadline, "Sensor01 never registered");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let reply_by = || Instant::now() + Duration::from_secs(10);
     for c in ["SET_INTERVAL 3", "ACTIVATE_ALARM"] {
-        assert_eq!(admin.cmd(&format!("send Sensor01 {c}"))["reached"], 1);
-        assert_eq!(admin.read()["acked"], 1, "{c} was ACKed");
+        let sent: SentReply =
+            typed(&admin.request(&format!("send Sensor01 {c}")).unwrap()).unwrap();
+        assert_eq!(sent.reached, 1);
+        let done: WaveDone = typed(&admin.next_json(reply_by(), "done").unwrap()).unwrap();
+        assert_eq!(done.acked, 1, "{c} was ACKed");
     }
-    assert_eq!(admin.cmd("quit Sensor01")["closed"], 1);
+    let closed: ClosedReply = typed(&admin.request("quit Sensor01").unwrap()).unwrap();
+    assert_eq!(closed.closed, 1);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let want = format!(

@@ -17,6 +17,7 @@
 use std::fmt;
 
 use crate::control::Target;
+pub mod client;
 pub mod inspect;
 pub mod reply;
 pub mod wire;

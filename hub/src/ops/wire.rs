@@ -6,7 +6,8 @@
 //!
 //! | command | lines |
 //! |---|---|
-//! | `send …`, `quit …` | [`SentReply`] (then a [`WaveDone`] per wave; `quit` gives [`ClosedReply`] for the console form only) |
+//! | `send …` | [`SentReply`], then its [`WaveDone`] (when it reached anyone) |
+//! | `quit …` | [`ClosedReply`] |
 //! | `list [type=]` | one [`ListLine`] per device, then [`ListSummary`] |
 //! | `get <device>` | [`GetReply`] |
 //! | `history <device>` | [`HistoryHeader`], then one [`HistoryRow`](crate::recorder::HistoryRow) per row |
@@ -29,7 +30,7 @@ use crate::recorder::RecorderStats;
 use crate::server::stdio::OutputStats;
 use crate::server::{HttpStats, ShellStats};
 
-/// A command wave was sent (`send`, `quit`): the first reply.
+/// A command wave was sent (`send`): the first reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentReply {
     pub ok: bool,
@@ -55,7 +56,7 @@ pub struct WaveDone {
     pub elapsed_us: u64,
 }
 
-/// Connections closed by a console `quit` (the console form).
+/// Connections closed by `quit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosedReply {
     pub ok: bool,
