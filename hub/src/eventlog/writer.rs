@@ -156,7 +156,10 @@ impl Writer {
         self.end = self.file.stream_position().unwrap_or(pos);
     }
 
-    fn remember(&mut self, at: u64, bytes: Vec<u8>) {
+    fn remember(&mut self, at: u64, mut bytes: Vec<u8>) {
+        // A batch that grew past BATCH doubled its capacity: keep only its
+        // bytes, so RETAIN bounds the memory held and not half of it.
+        bytes.shrink_to_fit();
         self.retained += bytes.len();
         self.recent.push_back((at, bytes));
         while self.retained > RETAIN && self.recent.len() > 1 {
@@ -277,5 +280,35 @@ impl Writer {
             }
             Err(e) => self.fail(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retained_batches_hold_their_bytes_not_their_grown_capacity() {
+        let path = std::env::temp_dir().join(format!("writer-retain-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let mut w = Writer::new(
+            path.clone(),
+            file,
+            Arc::new(LogCounters::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        // Batches that overshot BATCH by one line, as a burst leaves them.
+        for i in 0..200u64 {
+            let mut b = Vec::with_capacity(BATCH);
+            b.resize(BATCH + 100, b'x');
+            w.remember(i * (BATCH as u64 + 100), b);
+        }
+        let held: usize = w.recent.iter().map(|(_, b)| b.capacity()).sum();
+        assert!(w.retained <= RETAIN + BATCH + 100, "{}", w.retained);
+        assert!(
+            held <= RETAIN + BATCH + 100,
+            "held {held} bytes of capacity"
+        );
+        let _ = std::fs::remove_file(path);
     }
 }
