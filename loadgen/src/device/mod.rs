@@ -10,7 +10,7 @@ pub mod verify;
 
 use std::time::{Duration, Instant};
 
-use hub::protocol::Command;
+use hub::protocol::{Command, Datagram};
 
 use crate::live::backoff::Backoff;
 use crate::report::accounting::Counters;
@@ -101,8 +101,9 @@ pub struct Device {
     error_seen: bool,
     /// See [`REGISTRATION_GRACE`].
     pub grace: Duration,
-    pub rng: SplitMix64,
-    pub data: Data,
+    rng: SplitMix64,
+    /// The data side; the worker reaches it only through `Device`'s methods.
+    data: Data,
     alarm: bool,
 }
 
@@ -130,7 +131,7 @@ impl Device {
     }
 
     /// When the worker must next call [`poll_connect`](Self::poll_connect)
-    /// or `data.poll`.
+    /// or [`poll_data`](Self::poll_data).
     pub fn next_wake(&self) -> Option<Instant> {
         let link = match self.link {
             Link::Waiting { at } => Some(at),
@@ -144,6 +145,12 @@ impl Device {
 
     pub fn is_up(&self) -> bool {
         matches!(self.link, Link::Up { .. })
+    }
+
+    /// A `connect()` is in progress: the worker's next readiness event on
+    /// the control socket says whether it succeeded.
+    pub fn is_connecting(&self) -> bool {
+        matches!(self.link, Link::Connecting { .. })
     }
 
     pub fn alarm_active(&self) -> bool {
@@ -316,9 +323,39 @@ impl Device {
         self.data.abandon(ctx);
     }
 
-    /// Convenience for the worker: the next datagram due.
+    /// Expires STATUS timeouts and ends rests that are over (the data
+    /// side's timer; see [`next_wake`](Self::next_wake)).
+    pub fn poll_data(&mut self, now: Instant, ctx: &mut Ctx) {
+        self.data.poll(now, ctx);
+    }
+
+    /// The next datagram due, if any.
     pub fn next_datagram(&mut self, now: Instant, ctx: &mut Ctx) -> Option<Outgoing> {
         self.data.next_datagram(now, &mut self.rng, ctx)
+    }
+
+    /// The wire form of `out`: this device's name and type, the worker's
+    /// cached `timestamp`, and a value that ramps with the sequence number.
+    pub fn datagram<'a>(&'a self, out: Outgoing, timestamp: &'a str) -> Datagram<'a> {
+        Datagram {
+            name: &self.name,
+            timestamp,
+            kind: &self.kind,
+            value: f64::from(200 + out.seq) / 10.0,
+            seq: out.seq,
+            cycle: Some(out.cycle),
+        }
+    }
+
+    /// Reports whether the kernel took `out` (from
+    /// [`next_datagram`](Self::next_datagram)).
+    pub fn datagram_sent(&mut self, out: Outgoing, ok: bool, ctx: &mut Ctx) {
+        self.data.sent(out, ok, ctx);
+    }
+
+    /// A datagram arrived on the device's UDP socket (a STATUS, or not).
+    pub fn on_status(&mut self, now: Instant, bytes: &[u8], ctx: &mut Ctx) {
+        self.data.on_status(now, bytes, ctx);
     }
 }
 

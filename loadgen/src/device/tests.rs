@@ -261,3 +261,69 @@ fn disconnects_are_counted_by_cause() {
         (3, 1, 1, 1)
     );
 }
+
+#[test]
+fn is_connecting_only_between_a_due_connect_and_its_outcome() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    assert!(!d.is_connecting(), "waiting to connect");
+    assert!(d.poll_connect(h.t0, &mut h.ctx()));
+    assert!(d.is_connecting());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    assert!(!d.is_connecting() && d.is_up());
+    // A refused connect ends it too, and so does a close before it succeeds.
+    d.on_closed(h.t0, CloseCause::Reset, &mut h.ctx());
+    let t = d.next_wake().unwrap();
+    assert!(d.poll_connect(t, &mut h.ctx()) && d.is_connecting());
+    d.on_connect_failed(t, &mut h.ctx());
+    assert!(!d.is_connecting());
+    let t = d.next_wake().unwrap();
+    assert!(d.poll_connect(t, &mut h.ctx()) && d.is_connecting());
+    d.on_closed(t, CloseCause::Eof, &mut h.ctx());
+    assert!(!d.is_connecting());
+    assert_eq!(h.c.connect_failures, 2);
+    let t = d.next_wake().unwrap();
+    assert!(d.poll_connect(t, &mut h.ctx()) && d.is_connecting());
+    d.finish(&mut h.ctx());
+    assert!(!d.is_connecting(), "the run is over");
+}
+
+#[test]
+fn a_whole_cycle_runs_through_the_device_surface() {
+    let mut h = H::new();
+    let mut d = device(h.t0);
+    d.poll_connect(h.t0, &mut h.ctx());
+    d.on_connected(h.t0, &mut Vec::new(), &mut h.ctx());
+    let t = d.next_wake().expect("the first cycle is scheduled");
+    d.poll_data(t, &mut h.ctx());
+    let mut seqs = Vec::new();
+    while let Some(o) = d.next_datagram(t, &mut h.ctx()) {
+        let g = d.datagram(o, "2026-12-01 13:00:00");
+        assert_eq!((g.name, g.kind), ("Sensor01", "temperature"));
+        assert_eq!(g.timestamp, "2026-12-01 13:00:00");
+        assert_eq!((g.seq, g.cycle), (o.seq, Some(1)));
+        assert_eq!(g.value, f64::from(200 + o.seq) / 10.0);
+        // The kernel refuses one.
+        d.datagram_sent(o, o.seq != 5, &mut h.ctx());
+        seqs.push(o.seq);
+    }
+    assert_eq!(seqs, (1..=10).collect::<Vec<u32>>());
+    assert_eq!((h.c.sent, h.c.send_errors, h.c.in_flight), (9, 1, 1));
+    // The hub saw every SEQ but the refused one.
+    let st = hub::protocol::Status::from_bits(0b11_1110_1111, 10);
+    let mut buf = [0u8; hub::protocol::status::STATUS_BUF];
+    let n = st.encode_capped(&mut buf, 512).unwrap();
+    d.on_status(t, &buf[..n], &mut h.ctx());
+    assert_eq!((h.c.statuses, h.c.in_flight), (1, 0));
+    d.on_status(t, b"not a status", &mut h.ctx());
+    assert_eq!(h.c.status_invalid, 1);
+    assert_eq!(h.samples.status_invalid.len(), 1);
+    // Resting one interval, then the next cycle.
+    let next = d.next_wake().unwrap();
+    assert!(next >= t + SEC, "{:?}", next - t);
+    d.poll_data(next, &mut h.ctx());
+    assert_eq!(
+        d.next_datagram(next, &mut h.ctx()).map(|o| o.cycle),
+        Some(2)
+    );
+}

@@ -7,23 +7,20 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{Pace, RunConfig, Target};
-use crate::device::data::Pacing;
-use crate::device::{data_for, Device};
+use crate::config::{RunConfig, Target};
+use crate::live::collect::Collector;
 use crate::live::embedded::{EmbeddedHub, HubAddrs};
+use crate::live::fleet::{FleetPlan, Signals, Window};
 use crate::live::operator::{self, OperatorPlan};
 use crate::live::progress::{Mode, Progress};
-use crate::live::worker::{self, DeviceSpec, WorkerMsg, WorkerPlan};
+use crate::live::worker::{self, WorkerMsg};
 use crate::preflight::machine::{self, Machine, UdpSnmp};
-use crate::report::accounting::Counters;
-use crate::report::evidence::Samples;
-use crate::report::histo::{Kind, Latencies};
-use crate::report::outage;
-use crate::report::timeline::{p99, Timeline};
+use crate::report::histo::Kind;
+use crate::report::timeline::Timeline;
 use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
 use crate::shard::start::{self, StartInfo};
@@ -79,183 +76,52 @@ pub fn run(
         }
         Target::External { tcp, udp, admin } => (None, HubAddrs { tcp, udp, admin }),
     };
-
     let waited = placement.start_at.map(|at| {
-        if !cfg.quiet {
-            let what = placement
-                .shard
-                .as_ref()
-                .map_or(String::new(), |s| format!("shard {}/{} ", s.index, s.count));
-            eprintln!(
-                "loadgen: {what}waiting for the start at {} ({:.1} s)",
-                start::format(at),
-                start::signed_ms(at, SystemTime::now()) / 1000.0
-            );
-        }
-        let slept = start::sleep_until(at, START_DELAY);
+        let slept = wait_for_start(cfg, placement, at);
         // Kernel counters from the start, not from the launch.
         snmp_before = UdpSnmp::read();
         slept
     });
     let epoch = Instant::now();
     let started_wall = SystemTime::now() + START_DELAY;
-    let start = epoch + START_DELAY;
-    let measure_from = start + cfg.warmup;
-    let stop_at = measure_from + cfg.duration;
-    let drain_deadline = stop_at + cfg.drain;
-    let wave_sent_ns = Arc::new(AtomicU64::new(0));
-    let abort = Arc::new(AtomicBool::new(false));
-    let release = Arc::new(AtomicBool::new(false));
-
-    let pacing = match cfg.pace {
-        Pace::ClosedLoop { .. } => Pacing::Closed {
-            interval: cfg.interval,
-        },
-        Pace::OpenLoop { rate } => Pacing::Open {
-            gap: Duration::from_secs_f64(f64::from(cfg.devices) / rate),
-        },
-    };
-    let mut shards: Vec<Vec<DeviceSpec>> = (0..cfg.threads).map(|_| Vec::new()).collect();
-    for i in 0..cfg.devices {
-        let connect_at = start + Duration::from_secs_f64(f64::from(i) / cfg.connect_rate);
-        let mut device = Device::new(
-            cfg.device_name(i).into(),
-            cfg.device_type(i).into(),
-            connect_at,
-            SplitMix64::new(cfg.seed, u64::from(i)),
-            data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss),
-        );
-        device.grace = cfg.registration_grace;
-        let source =
-            (!cfg.source_ips.is_empty()).then(|| cfg.source_ips[i as usize % cfg.source_ips.len()]);
-        shards[i as usize % cfg.threads].push(DeviceSpec { device, source });
-    }
+    let window = Window::new(epoch + START_DELAY, cfg);
+    let signals = Signals::default();
 
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut threads = Vec::new();
-    for (id, devices) in shards.into_iter().enumerate() {
-        let plan = WorkerPlan {
-            id,
-            devices,
-            hub_tcp: addrs.tcp,
-            hub_udp: addrs.udp,
-            measure_from,
-            stop_at,
-            drain_deadline,
-            // The operator's origin too: `wave_sent_ns` counts from here.
-            epoch: start,
-            wave_sent_ns: wave_sent_ns.clone(),
-            abort: abort.clone(),
-            max_lag: cfg.max_send_lag,
-            release: release.clone(),
-        };
+    let mut workers = Collector::new(cfg.threads);
+    for plan in FleetPlan::new(cfg, &addrs, &window, &signals).workers {
+        let id = plan.id;
         let tx = tx.clone();
         let t = std::thread::Builder::new()
             .name(format!("lg-worker-{id}"))
             .spawn(move || worker::run(plan, tx))
             .map_err(RunError::Spawn)?;
-        threads.push(t);
+        workers.spawned(id, t);
     }
     drop(tx);
-    let op_plan = OperatorPlan {
-        admin: addrs.admin,
-        command_every: cfg.command_every,
-        first_wave: first_wave(cfg, start, measure_from, stop_at),
-        set_interval: cfg.set_interval,
-        kick_every: cfg.kick_every,
-        kick_names: (0..cfg.devices.min(64))
-            .map(|i| cfg.device_name(i))
-            .collect(),
-        epoch: start,
-        measure_from,
-        stop_at,
-        wave_sent_ns,
-        seed: cfg.seed,
-        target: placement.wave_target.clone(),
-    };
+    let op_plan = operator_plan(cfg, placement, addrs.admin, &window, &signals);
     let op = std::thread::Builder::new()
         .name("lg-operator".into())
         .spawn(move || operator::run(op_plan))
         .map_err(RunError::Spawn)?;
 
-    // Merge worker reports until all are done.
-    let mut latest = vec![Counters::default(); cfg.threads];
-    let mut reg_at: Vec<Option<Instant>> = vec![None; cfg.threads];
-    let mut done = vec![false; cfg.threads];
-    let mut lat = Latencies::new();
-    let mut samples = vec![Samples::default(); cfg.threads];
-    let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
-    let mut timeline = Timeline::new();
-    // STATUS latencies of the second being sampled.
-    let mut second_status = crate::report::histo::new_histogram();
-    let mut outage_spans: Vec<(Instant, Instant)> = Vec::new();
-    let mut outage_open: Vec<Option<Instant>> = vec![None; cfg.threads];
-    // Just after whole seconds from the start, when the workers report, so
-    // timeline sample k is the fleet at second k.
-    let mut next_progress = start + PROGRESS_EVERY + SAMPLE_SKEW;
-    let hard_stop = drain_deadline + HARD_STOP_SLACK;
-    while done.iter().any(|d| !d) && Instant::now() < hard_stop {
-        let wait = next_progress.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(WorkerMsg::Tick(r)) | Ok(WorkerMsg::Done(r)) if done[r.worker] => drop(r),
-            Ok(msg) => {
-                let (r, fin) = match msg {
-                    WorkerMsg::Tick(r) => (r, false),
-                    WorkerMsg::Done(r) => (r, true),
-                };
-                latest[r.worker] = r.counters;
-                reg_at[r.worker] = r.all_registered_at;
-                outage_spans.extend_from_slice(&r.outages);
-                outage_open[r.worker] = r.outage_open_since;
-                samples[r.worker] = r.samples;
-                lat.merge(&r.lat);
-                let _ = second_status.add(r.lat.get(Kind::Status));
-                done[r.worker] |= fin;
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        if Instant::now() >= next_progress {
-            next_progress += PROGRESS_EVERY;
-            let total = sum(&latest);
-            progress.update(start.elapsed(), cfg.devices, &total, &lat);
-            timeline.sample(timeline.next_t_s(), &total, p99(&second_status));
-            second_status.reset();
-        }
-    }
-    progress.finish();
-    // The partial last second, so each column sums to the totals.
-    timeline.sample(timeline.next_t_s(), &sum(&latest), p99(&second_status));
-    abort.store(true, Ordering::Relaxed);
+    let timeline = collect(cfg, &rx, &mut workers, &window);
+    signals.abort.store(true, Ordering::Relaxed);
     let mut op_log = op.join().unwrap_or_default();
     // Finished workers still hold their connections: the hub's count now
     // is comparable with `up_at_end`.
     let (hub_stats, hub_typed) = final_stats(addrs.admin, &mut op_log).unzip();
-    release.store(true, Ordering::Release);
-    let workers_reported = done.iter().filter(|&&d| d).count() as u64;
-    for t in threads {
-        if done.iter().all(|&d| d) {
-            let _ = t.join();
-        }
-    }
-    for w in op_log.waves.iter().filter(|w| w.done && w.measured) {
-        lat.record_us(Kind::Wave, w.elapsed_us);
-    }
-    let counters = sum(&latest);
+    signals.release.store(true, Ordering::Release);
+    let workers_reported = workers.reported();
+    workers.join_if_all_done();
+    let counters = workers.totals();
     let hub_registered = hub_typed.as_ref().map(|s| s.registered);
-    let mut evidence = Samples::default();
-    samples.iter().for_each(|s| evidence.merge(s));
+    let evidence = workers.evidence();
     let snmp_delta = match (snmp_before, UdpSnmp::read()) {
         (Some(b), Some(a)) => Some(a.since(&b)),
         _ => None,
     };
-    let threads_cpu = machine::thread_cpu();
-    let (user, sys) = machine::process_cpu();
-    let hub_cpu: f64 = threads_cpu
-        .iter()
-        .filter(|(n, _)| n.starts_with("hub"))
-        .map(|(_, s)| s)
-        .sum();
+    let cpu = cpu(cfg.embedded());
     // An embedded hub's recorder counters are read after its shutdown,
     // when everything queued is committed and the identity is exact; an
     // external hub's come from its stats (rows may still be in flight).
@@ -263,25 +129,13 @@ pub fn run(
         Some(h) => h.shutdown().ok().flatten(),
         None => hub_typed.as_ref().and_then(|s| s.recorder.clone()),
     };
-    let time_to_register_all_ms = if reg_at.iter().all(Option::is_some) {
-        reg_at
-            .iter()
-            .flatten()
-            .max()
-            .map(|t| t.saturating_duration_since(start).as_millis() as u64)
-    } else {
-        None
-    };
+    let time_to_register_all_ms = workers.time_to_register_all_ms(window.start);
     // Outages count from the fleet's first full registration to the stop.
-    let outages = reg_at
-        .iter()
-        .copied()
-        .collect::<Option<Vec<Instant>>>()
-        .and_then(|v| v.into_iter().max())
-        .map(|from| {
-            outage_spans.extend(outage_open.iter().flatten().map(|&s| (s, stop_at)));
-            outage::summarize(&mut outage_spans, from, stop_at)
-        });
+    let outages = workers.outages(window.stop_at);
+    let mut lat = workers.into_latencies();
+    for w in op_log.waves.iter().filter(|w| w.done && w.measured) {
+        lat.record_us(Kind::Wave, w.elapsed_us);
+    }
     let run = RunInfo {
         command_line: argv,
         seed: cfg.seed,
@@ -314,13 +168,7 @@ pub fn run(
         hub: hub_typed,
         recorder,
         snmp_delta,
-        cpu: Cpu {
-            loadgen_s: user + sys - if cfg.embedded() { hub_cpu } else { 0.0 },
-            hub_s: cfg.embedded().then_some(hub_cpu),
-            process_user_s: user,
-            process_sys_s: sys,
-            threads: threads_cpu,
-        },
+        cpu,
         time_to_register_all_ms,
         timeline: timeline.into_samples(),
         outages,
@@ -333,6 +181,106 @@ pub fn run(
     }))
 }
 
+/// Sleeps until the agreed `--start-at` (saying so unless `--quiet`);
+/// returns how long it slept.
+fn wait_for_start(cfg: &RunConfig, placement: &Placement, at: SystemTime) -> Duration {
+    if !cfg.quiet {
+        let what = placement
+            .shard
+            .as_ref()
+            .map_or(String::new(), |s| format!("shard {}/{} ", s.index, s.count));
+        eprintln!(
+            "loadgen: {what}waiting for the start at {} ({:.1} s)",
+            start::format(at),
+            start::signed_ms(at, SystemTime::now()) / 1000.0
+        );
+    }
+    start::sleep_until(at, START_DELAY)
+}
+
+/// What the operator thread plays: waves, kicks and `set_interval` on the
+/// admin port, timed on the fleet's window.
+fn operator_plan(
+    cfg: &RunConfig,
+    placement: &Placement,
+    admin: SocketAddr,
+    window: &Window,
+    signals: &Signals,
+) -> OperatorPlan {
+    OperatorPlan {
+        admin,
+        command_every: cfg.command_every,
+        first_wave: first_wave(cfg, window.start, window.measure_from, window.stop_at),
+        set_interval: cfg.set_interval,
+        kick_every: cfg.kick_every,
+        kick_names: (0..cfg.devices.min(64))
+            .map(|i| cfg.device_name(i))
+            .collect(),
+        epoch: window.start,
+        measure_from: window.measure_from,
+        stop_at: window.stop_at,
+        wave_sent_ns: signals.wave_sent_ns.clone(),
+        seed: cfg.seed,
+        target: placement.wave_target.clone(),
+    }
+}
+
+/// Merges worker messages until every worker is done or the hard stop,
+/// printing progress and sampling the timeline just after each whole
+/// second from the start, so sample k is the fleet at second k; the last
+/// sample covers the partial second at the end, so each column sums to
+/// the totals.
+fn collect(
+    cfg: &RunConfig,
+    rx: &crossbeam_channel::Receiver<WorkerMsg>,
+    workers: &mut Collector,
+    window: &Window,
+) -> Timeline {
+    let start = window.start;
+    let mut progress = Progress::new(Mode::detect(cfg.quiet), cfg.progress_every);
+    let mut timeline = Timeline::new();
+    let mut next_progress = start + PROGRESS_EVERY + SAMPLE_SKEW;
+    let hard_stop = window.drain_deadline + HARD_STOP_SLACK;
+    while !workers.all_done() && Instant::now() < hard_stop {
+        let wait = next_progress.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(msg) => workers.absorb(msg),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            let total = workers.totals();
+            progress.update(start.elapsed(), cfg.devices, &total, workers.latencies());
+            timeline.sample(timeline.next_t_s(), &total, workers.second_status_p99());
+            workers.next_second();
+        }
+    }
+    progress.finish();
+    let total = workers.totals();
+    timeline.sample(timeline.next_t_s(), &total, workers.second_status_p99());
+    timeline
+}
+
+/// CPU time of this process, with an embedded hub's threads (named `hub…`)
+/// told apart from loadgen's.
+fn cpu(embedded: bool) -> Cpu {
+    let threads = machine::thread_cpu();
+    let (user, sys) = machine::process_cpu();
+    let hub_cpu: f64 = threads
+        .iter()
+        .filter(|(n, _)| n.starts_with("hub"))
+        .map(|(_, s)| s)
+        .sum();
+    Cpu {
+        loadgen_s: user + sys - if embedded { hub_cpu } else { 0.0 },
+        hub_s: embedded.then_some(hub_cpu),
+        process_user_s: user,
+        process_sys_s: sys,
+        threads,
+    }
+}
+
 /// Attempts at the final `stats` (each bounded by the operator's connect
 /// and reply timeouts), so one reply lost to a loaded machine does not
 /// fail `admin_reachable`, while a silent admin port costs at most this
@@ -341,7 +289,7 @@ pub const FINAL_STATS_ATTEMPTS: u32 = 2;
 
 /// The hub's `stats`, or `None` with the reason logged as an admin error.
 fn final_stats(
-    admin: std::net::SocketAddr,
+    admin: SocketAddr,
     log: &mut operator::OperatorLog,
 ) -> Option<(serde_json::Value, hub::ops::wire::HubStats)> {
     let mut last = None;
@@ -392,12 +340,6 @@ fn first_wave(
         );
         None
     }
-}
-
-fn sum(v: &[Counters]) -> Counters {
-    let mut t = Counters::default();
-    v.iter().for_each(|c| t.add(c));
-    t
 }
 
 fn rfc3339_now() -> String {

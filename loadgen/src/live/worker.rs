@@ -26,7 +26,7 @@ use crate::report::evidence::{self, Samples};
 use crate::report::histo::Latencies;
 use crate::report::outage::OutageTracker;
 use hub::limits::{MAX_DATAGRAM, MAX_LINE};
-use hub::protocol::{Datagram, LineFramer, ACK_TEXT};
+use hub::protocol::{LineFramer, ACK_TEXT};
 
 /// Longest the loop sleeps, so stop and abort flags are seen promptly.
 pub const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
@@ -125,7 +125,6 @@ struct Slot {
     dev: Device,
     source: Option<Ipv4Addr>,
     tcp: Option<TcpStream>,
-    connecting: bool,
     udp: Option<UdpSocket>,
     framer: LineFramer,
     out: Vec<u8>,
@@ -166,7 +165,10 @@ struct Worker {
     hub_tcp: SocketAddr,
     hub_udp: SocketAddr,
     epoch: Instant,
+    drain_deadline: Instant,
     wave_sent_ns: Arc<AtomicU64>,
+    abort: Arc<AtomicBool>,
+    release: Arc<AtomicBool>,
     ts: String,
     all_registered_at: Option<Instant>,
     outages: OutageTracker,
@@ -192,61 +194,12 @@ fn udp_token(i: usize) -> Token {
 
 /// Runs a worker to completion.
 pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
-    let WorkerPlan {
-        id,
-        devices,
-        hub_tcp,
-        hub_udp,
-        measure_from,
-        stop_at,
-        drain_deadline,
-        epoch,
-        wave_sent_ns,
-        abort,
-        max_lag,
-        release,
-    } = plan;
-    let outages = OutageTracker::new(devices.len());
-    let mut w = Worker {
-        plan_id: id,
-        poll: Poll::new()?,
-        slots: devices
-            .into_iter()
-            .map(|s| Slot {
-                dev: s.device,
-                source: s.source,
-                tcp: None,
-                connecting: false,
-                udp: None,
-                framer: LineFramer::new(MAX_LINE),
-                out: Vec::new(),
-                scheduled: None,
-            })
-            .collect(),
-        heap: BinaryHeap::new(),
-        meter: Meter {
-            counters: Counters::default(),
-            lat: Latencies::new(),
-            measure_from,
-            stop_at,
-            samples: Samples::default(),
-            max_lag,
-        },
-        hub_tcp,
-        hub_udp,
-        epoch,
-        wave_sent_ns,
-        ts: crate::report::timestamp::now(),
-        all_registered_at: None,
-        outages,
-        rbuf: Box::new([0; READ_BUF]),
-        dbuf: [0; MAX_DATAGRAM],
-    };
+    let mut w = Worker::new(plan)?;
     for i in 0..w.slots.len() {
         w.reschedule(i);
     }
     let mut events = Events::with_capacity(EVENTS);
-    let mut next_tick = epoch + TICK;
+    let mut next_tick = w.epoch + TICK;
     loop {
         let now = Instant::now();
         let wait = w
@@ -286,40 +239,94 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
                 next_tick += TICK;
             }
             w.ts = crate::report::timestamp::now();
-            let lat = Box::new(std::mem::take(&mut w.meter.lat));
-            let _ = tx.send(WorkerMsg::Tick(Report {
-                worker: id,
-                counters: w.meter.counters,
-                lat,
-                all_registered_at: w.all_registered_at,
-                outages: w.outages.take_closed(),
-                outage_open_since: w.outages.open_since(),
-                samples: w.meter.samples.clone(),
-            }));
+            let _ = tx.send(WorkerMsg::Tick(w.report()));
         }
-        let drained = now >= stop_at + MIN_DRAIN && w.meter.counters.in_flight == 0;
-        if drained || now >= drain_deadline || abort.load(Ordering::Relaxed) {
+        let drained = now >= w.meter.stop_at + MIN_DRAIN && w.meter.counters.in_flight == 0;
+        if drained || now >= w.drain_deadline || w.abort.load(Ordering::Relaxed) {
             break;
         }
     }
     w.finish();
-    let _ = tx.send(WorkerMsg::Done(Report {
-        worker: w.plan_id,
-        counters: w.meter.counters,
-        lat: Box::new(w.meter.lat),
-        all_registered_at: w.all_registered_at,
-        outages: w.outages.take_closed(),
-        outage_open_since: w.outages.open_since(),
-        samples: w.meter.samples,
-    }));
+    let _ = tx.send(WorkerMsg::Done(w.report()));
     let until = Instant::now() + MAX_RELEASE_WAIT;
-    while !release.load(Ordering::Acquire) && Instant::now() < until {
+    while !w.release.load(Ordering::Acquire) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
 }
 
 impl Worker {
+    fn new(plan: WorkerPlan) -> io::Result<Self> {
+        let WorkerPlan {
+            id,
+            devices,
+            hub_tcp,
+            hub_udp,
+            measure_from,
+            stop_at,
+            drain_deadline,
+            epoch,
+            wave_sent_ns,
+            abort,
+            max_lag,
+            release,
+        } = plan;
+        let outages = OutageTracker::new(devices.len());
+        Ok(Worker {
+            plan_id: id,
+            poll: Poll::new()?,
+            slots: devices
+                .into_iter()
+                .map(|s| Slot {
+                    dev: s.device,
+                    source: s.source,
+                    tcp: None,
+                    udp: None,
+                    framer: LineFramer::new(MAX_LINE),
+                    out: Vec::new(),
+                    scheduled: None,
+                })
+                .collect(),
+            heap: BinaryHeap::new(),
+            meter: Meter {
+                counters: Counters::default(),
+                lat: Latencies::new(),
+                measure_from,
+                stop_at,
+                samples: Samples::default(),
+                max_lag,
+            },
+            hub_tcp,
+            hub_udp,
+            epoch,
+            drain_deadline,
+            wave_sent_ns,
+            abort,
+            release,
+            ts: crate::report::timestamp::now(),
+            all_registered_at: None,
+            outages,
+            rbuf: Box::new([0; READ_BUF]),
+            dbuf: [0; MAX_DATAGRAM],
+        })
+    }
+
+    /// What the main thread gets now: the cumulative counters, the
+    /// histograms recorded since the last report (taken: each sample is
+    /// shipped once), the outages closed since the last report, the one in
+    /// progress, and the evidence so far.
+    fn report(&mut self) -> Report {
+        Report {
+            worker: self.plan_id,
+            counters: self.meter.counters,
+            lat: Box::new(std::mem::take(&mut self.meter.lat)),
+            all_registered_at: self.all_registered_at,
+            outages: self.outages.take_closed(),
+            outage_open_since: self.outages.open_since(),
+            samples: self.meter.samples.clone(),
+        }
+    }
+
     fn ctx_parts(&mut self, i: usize) -> (&mut Slot, Ctx<'_>) {
         (&mut self.slots[i], self.meter.ctx())
     }
@@ -387,24 +394,17 @@ impl Worker {
         let mut ctx = meter.ctx();
         // A fresh clock: `now` may be stale after a long pass.
         let now = now.max(Instant::now());
-        slot.dev.data.poll(now, &mut ctx);
+        slot.dev.poll_data(now, &mut ctx);
         for _ in 0..SEND_BATCH {
             let Some(o) = slot.dev.next_datagram(now, &mut ctx) else {
                 break;
             };
-            let d = Datagram {
-                name: &slot.dev.name,
-                timestamp: ts,
-                kind: &slot.dev.kind,
-                value: f64::from(200 + o.seq) / 10.0,
-                seq: o.seq,
-                cycle: Some(o.cycle),
-            };
+            let d = slot.dev.datagram(o, ts);
             let ok = match (d.encode(&mut dbuf[..]), &slot.udp) {
                 (Ok(n), Some(udp)) => matches!(udp.send(&dbuf[..n]), Ok(m) if m == n),
                 _ => false,
             };
-            slot.dev.data.sent(o, ok, &mut ctx);
+            slot.dev.datagram_sent(o, ok, &mut ctx);
         }
     }
 
@@ -460,7 +460,6 @@ impl Worker {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         slot.tcp = Some(tcp);
-        slot.connecting = true;
         slot.framer = LineFramer::new(MAX_LINE);
         slot.out.clear();
         Ok(())
@@ -470,7 +469,7 @@ impl Worker {
         if self.slots[i].tcp.is_none() {
             return; // closed earlier in this batch
         }
-        if self.slots[i].connecting {
+        if self.slots[i].dev.is_connecting() {
             let tcp = self.slots[i].tcp.as_ref().expect("checked");
             match tcp.take_error() {
                 Ok(None) => {}
@@ -482,7 +481,6 @@ impl Worker {
                 Err(_) => return self.close(i, now, true),
             }
             let (slot, mut ctx) = self.ctx_parts(i);
-            slot.connecting = false;
             slot.dev.on_connected(now, &mut slot.out, &mut ctx);
         }
         if !self.flush(i) {
@@ -613,7 +611,6 @@ impl Worker {
         if let Some(mut tcp) = slot.tcp.take() {
             let _ = poll.registry().deregister(&mut tcp);
         }
-        slot.connecting = false;
         slot.out.clear();
         let mut ctx = meter.ctx();
         if connect_failed {
@@ -633,7 +630,7 @@ impl Worker {
         let mut errors = 0;
         loop {
             match udp.recv(&mut rbuf[..]) {
-                Ok(n) => slot.dev.data.on_status(now, &rbuf[..n], &mut ctx),
+                Ok(n) => slot.dev.on_status(now, &rbuf[..n], &mut ctx),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // A datagram sent while the hub was down came back as ICMP
@@ -655,5 +652,95 @@ impl Worker {
             let mut ctx = meter.ctx();
             slot.dev.finish(&mut ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::data::Pacing;
+    use crate::device::data_for;
+    use crate::report::histo::Kind;
+    use crate::rng::SplitMix64;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn worker(t0: Instant, devices: u32) -> Worker {
+        // Never connected to: building a worker opens no socket.
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let pacing = Pacing::Closed { interval: SEC };
+        let devices = (0..devices)
+            .map(|i| DeviceSpec {
+                device: Device::new(
+                    format!("Sensor{i}").into(),
+                    "temperature".into(),
+                    t0,
+                    SplitMix64::new(1, u64::from(i)),
+                    data_for(pacing, 10, 5 * SEC, 0.0),
+                ),
+                source: None,
+            })
+            .collect();
+        Worker::new(WorkerPlan {
+            id: 3,
+            devices,
+            hub_tcp: addr,
+            hub_udp: addr,
+            measure_from: t0,
+            stop_at: t0 + 10 * SEC,
+            drain_deadline: t0 + 20 * SEC,
+            epoch: t0,
+            wave_sent_ns: Default::default(),
+            abort: Default::default(),
+            max_lag: SEC,
+            release: Default::default(),
+        })
+        .expect("a poll instance")
+    }
+
+    #[test]
+    fn a_report_ships_histograms_and_closed_outages_once_and_counters_cumulatively() {
+        let t0 = Instant::now();
+        let mut w = worker(t0, 2);
+        w.meter.counters.registrations = 2;
+        w.meter.lat.record_us(Kind::Status, 500);
+        w.meter.samples.refusals.push("Sensor0: refused".into());
+        w.all_registered_at = Some(t0);
+        w.outages.observe(t0, 2, true);
+        w.outages.observe(t0 + SEC, 1, true);
+        w.outages.observe(t0 + 2 * SEC, 2, true);
+        w.outages.observe(t0 + 3 * SEC, 1, true);
+
+        let a = w.report();
+        assert_eq!(a.worker, 3);
+        assert_eq!(a.counters.registrations, 2);
+        assert_eq!(a.lat.get(Kind::Status).len(), 1);
+        assert_eq!(a.all_registered_at, Some(t0));
+        assert_eq!(a.outages, [(t0 + SEC, t0 + 2 * SEC)]);
+        assert_eq!(a.outage_open_since, Some(t0 + 3 * SEC));
+        assert_eq!(a.samples.refusals, ["Sensor0: refused"]);
+
+        w.meter.counters.registrations = 3;
+        let b = w.report();
+        assert_eq!(b.counters.registrations, 3, "cumulative");
+        assert_eq!(b.lat.get(Kind::Status).len(), 0, "shipped once");
+        assert!(b.outages.is_empty(), "shipped once");
+        assert_eq!(b.outage_open_since, Some(t0 + 3 * SEC), "still open");
+        assert_eq!(b.samples.refusals, ["Sensor0: refused"], "kept whole");
+    }
+
+    #[test]
+    fn a_new_worker_has_every_device_waiting_and_none_connecting() {
+        let t0 = Instant::now();
+        let mut w = worker(t0, 3);
+        for i in 0..w.slots.len() {
+            w.reschedule(i);
+        }
+        assert_eq!(w.heap.len(), 3);
+        assert!(w.slots.iter().all(|s| !s.dev.is_connecting()));
+        assert!(w.slots.iter().all(|s| s.tcp.is_none() && s.udp.is_none()));
+        // A readiness event for a slot without a socket is ignored.
+        w.on_tcp_event(0, t0);
+        assert_eq!(w.meter.counters, Counters::default());
     }
 }
