@@ -167,7 +167,7 @@ mod tests {
             name: "Sensor01".into(),
             command: Command::SetInterval(3),
             rtt: Duration::from_millis(1),
-            text: "ACK Command Executed".into(),
+            text: crate::control::AckText::Standard,
         });
         out += "quit\n";
         let q = c.on_operator("quit");

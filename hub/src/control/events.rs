@@ -49,6 +49,45 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// A device's name as the control plane holds it: shared, so an event or
+/// a wave takes a copy without allocating.
+pub type Name = std::sync::Arc<str>;
+
+/// The ACK line as the device sent it (the classic transcript prints it).
+/// The protocol's own `ACK Command Executed` is held without a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckText {
+    /// `ACK Command Executed`.
+    Standard,
+    Other(Box<str>),
+}
+
+impl AckText {
+    /// The text the seed's client sends.
+    pub const STANDARD: &'static str = "ACK Command Executed";
+
+    pub fn of(line: &[u8]) -> AckText {
+        if line == Self::STANDARD.as_bytes() {
+            AckText::Standard
+        } else {
+            AckText::Other(String::from_utf8_lossy(line).into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            AckText::Standard => Self::STANDARD,
+            AckText::Other(t) => t,
+        }
+    }
+}
+
+impl fmt::Display for AckText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One loggable happening.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -56,47 +95,47 @@ pub enum Event {
         peer: SocketAddr,
     },
     Registered {
-        name: Box<str>,
+        name: Name,
         kind: Box<str>,
         peer: SocketAddr,
         line: Box<str>,
     },
     Takeover {
-        name: Box<str>,
+        name: Name,
         old_peer: SocketAddr,
         new_peer: SocketAddr,
     },
     CommandSent {
-        name: Box<str>,
+        name: Name,
         command: Command,
     },
     Ack {
-        name: Box<str>,
+        name: Name,
         command: Command,
         rtt: Duration,
-        text: Box<str>,
+        text: AckText,
     },
     LateAck {
-        name: Box<str>,
+        name: Name,
         command: Command,
         rtt: Duration,
     },
     /// `count` unsolicited ACKs folded into one line.
     UnexpectedAck {
-        name: Box<str>,
+        name: Name,
         count: u32,
     },
     AckTimeout {
-        name: Box<str>,
+        name: Name,
         command: Command,
     },
     CommandFailed {
-        name: Box<str>,
+        name: Name,
         command: Command,
         reason: CloseReason,
     },
     Disconnected {
-        name: Option<Box<str>>,
+        name: Option<Name>,
         peer: SocketAddr,
         reason: CloseReason,
     },

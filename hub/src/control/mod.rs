@@ -19,7 +19,7 @@ pub mod plane;
 pub mod target;
 pub mod wave;
 
-pub use events::{CloseReason, Event};
+pub use events::{AckText, CloseReason, Event, Name};
 pub use plane::{
     Action, ConnId, ControlConfig, ControlPlane, ControlStats, Framing, Registration, Target,
 };

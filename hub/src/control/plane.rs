@@ -9,6 +9,7 @@
 //! An entry whose connection or command is gone by then is skipped.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -16,11 +17,16 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::device::{AckMatch, Device, Pending};
-use super::events::{CloseReason, Event};
+use super::events::{AckText, CloseReason, Event, Name};
 pub use super::target::Target;
 use super::wave::{Outcome, Wave, WaveId, WaveReport};
 use crate::limits;
 use crate::protocol::{Command, DeviceMsg};
+
+/// Capacity of a command's bytes: `SET_INTERVAL 86400` and a terminator
+/// fit, so the usual commands cost one allocation (a longer generic
+/// command grows it once).
+const COMMAND_BYTES: usize = 32;
 
 /// Identifies a connection for the life of the process (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,7 +111,7 @@ pub struct ControlStats {
 #[derive(Debug)]
 struct ConnEntry {
     peer: SocketAddr,
-    name: Option<Box<str>>,
+    name: Option<Name>,
 }
 
 /// One registered device as the operator sees it (`get <device>`).
@@ -126,14 +132,14 @@ pub struct Registration {
 pub struct ControlPlane {
     cfg: ControlConfig,
     conns: HashMap<ConnId, ConnEntry>,
-    devices: HashMap<Box<str>, Device>,
+    devices: HashMap<Name, Device>,
     waves: HashMap<WaveId, Wave>,
     next_wave: WaveId,
     stats: ControlStats,
     ack_rtt: Histogram<u64>,
     actions: Vec<Action>,
     /// Devices with folded UNEXPECTED_ACKs, and when their line is due.
-    folds: VecDeque<(Instant, Box<str>)>,
+    folds: VecDeque<(Instant, Name)>,
     /// Registration deadlines, in connection order.
     reg_deadlines: VecDeque<(Instant, ConnId)>,
     /// ACK deadlines of commands sent, in sending order.
@@ -339,12 +345,12 @@ impl ControlPlane {
     }
 
     /// Logs the UNEXPECTED_ACKs folded for `name` so far, as one line.
-    fn flush_fold(&mut self, name: &str) {
+    fn flush_fold(&mut self, name: &Name) {
         if let Some(dev) = self.devices.get_mut(name) {
             if dev.folded > 0 {
                 let count = std::mem::take(&mut dev.folded);
                 self.actions.push(Action::Log(Event::UnexpectedAck {
-                    name: name.into(),
+                    name: name.clone(),
                     count,
                 }));
             }
@@ -369,7 +375,7 @@ impl ControlPlane {
     ) -> (WaveId, u64, u64) {
         let id = self.next_wave;
         self.next_wave += 1;
-        let names: Vec<Box<str>> = match target {
+        let names: Vec<Name> = match target {
             Target::Device(n) => self
                 .devices
                 .get_key_value(n.as_str())
@@ -438,7 +444,7 @@ impl ControlPlane {
             self.close(now, old_conn, CloseReason::TakenOver);
         }
         self.stats.registrations += 1;
-        let name: Box<str> = name.into();
+        let name: Name = name.into();
         self.conns.get_mut(&conn).expect("checked").name = Some(name.clone());
         self.devices
             .insert(name.clone(), Device::new(conn, kind, peer, framing));
@@ -450,7 +456,7 @@ impl ControlPlane {
         }));
     }
 
-    fn ack(&mut self, now: Instant, name: &str, line: &[u8]) {
+    fn ack(&mut self, now: Instant, name: &Name, line: &[u8]) {
         let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
@@ -460,10 +466,10 @@ impl ControlPlane {
                 self.stats.acks += 1;
                 let _ = self.ack_rtt.record((rtt.as_micros() as u64).max(1));
                 self.actions.push(Action::Log(Event::Ack {
-                    name: name.into(),
+                    name: name.clone(),
                     command: p.command,
                     rtt,
-                    text: String::from_utf8_lossy(line).into(),
+                    text: AckText::of(line),
                 }));
                 if let Some(w) = p.wave {
                     self.resolve(now, w, Outcome::Acked);
@@ -474,7 +480,7 @@ impl ControlPlane {
                 let rtt = now.saturating_duration_since(p.sent_at.unwrap_or(now));
                 self.stats.late_acks += 1;
                 self.actions.push(Action::Log(Event::LateAck {
-                    name: name.into(),
+                    name: name.clone(),
                     command: p.command,
                     rtt,
                 }));
@@ -495,13 +501,13 @@ impl ControlPlane {
                     );
                 } else if dev.unsolicited == 1 {
                     self.actions.push(Action::Log(Event::UnexpectedAck {
-                        name: name.into(),
+                        name: name.clone(),
                         count: 1,
                     }));
                 } else {
                     if dev.folded == 0 {
                         self.folds
-                            .push_back((now + limits::LOG_FOLD_WINDOW, name.into()));
+                            .push_back((now + limits::LOG_FOLD_WINDOW, name.clone()));
                     }
                     dev.folded += 1;
                 }
@@ -509,7 +515,7 @@ impl ControlPlane {
         }
     }
 
-    fn ack_timeout(&mut self, now: Instant, name: &str) {
+    fn ack_timeout(&mut self, now: Instant, name: &Name) {
         let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
@@ -519,7 +525,7 @@ impl ControlPlane {
         self.stats.ack_timeouts += 1;
         let wave = p.wave;
         self.actions.push(Action::Log(Event::AckTimeout {
-            name: name.into(),
+            name: name.clone(),
             command: p.command.clone(),
         }));
         dev.owed_late.push_back(p);
@@ -537,14 +543,14 @@ impl ControlPlane {
 
     /// Queues `command` for `name`; false if its queue was full, in which
     /// case the command failed (logged, counted) and the device stays.
-    fn enqueue(&mut self, now: Instant, name: &str, command: Command, wave: WaveId) -> bool {
+    fn enqueue(&mut self, now: Instant, name: &Name, command: Command, wave: WaveId) -> bool {
         let Some(dev) = self.devices.get_mut(name) else {
             return true;
         };
         if dev.queue.len() >= self.cfg.queue_cap {
             self.stats.queue_overflows += 1;
             self.actions.push(Action::Log(Event::CommandFailed {
-                name: name.into(),
+                name: name.clone(),
                 command,
                 reason: CloseReason::QueueFull,
             }));
@@ -563,7 +569,7 @@ impl ControlPlane {
         true
     }
 
-    fn send_next(&mut self, now: Instant, name: &str) {
+    fn send_next(&mut self, now: Instant, name: &Name) {
         let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
@@ -581,11 +587,13 @@ impl ControlPlane {
             return;
         };
         p.sent_at = Some(now);
-        let mut bytes = p.command.to_string().into_bytes();
+        // One allocation, sized for the longest command and its terminator.
+        let mut bytes = Vec::with_capacity(COMMAND_BYTES);
+        let _ = write!(bytes, "{}", p.command);
         bytes.extend_from_slice(dev.framing.terminator());
         let conn = dev.conn;
         self.actions.push(Action::Log(Event::CommandSent {
-            name: name.into(),
+            name: name.clone(),
             command: p.command.clone(),
         }));
         dev.inflight = Some((p, now));
