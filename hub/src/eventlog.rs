@@ -35,15 +35,15 @@ mod writer;
 use crate::timefmt::write_rfc3339;
 use writer::Writer;
 
-/// Which log lines may be shed first when a peer floods the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogClass {
-    /// REGISTER, COMMAND, ACK, DISCONNECT, SHUTDOWN and the rest of a
-    /// device's life: dropped only when the writer's queue is full.
-    Lifecycle,
-    /// What a peer can cause at will (CONNECT, UNEXPECTED_ACK, DATA):
-    /// dropped once the queue is half full.
-    Noise,
+pub use crate::control::events::LogClass;
+use crate::control::Event;
+
+/// What the loop hands the writer: a line it formatted, or a control-plane
+/// event and when it happened, formatted on the writer's thread (so a
+/// command or an ACK costs the loop no allocation).
+pub(crate) enum LogMsg {
+    Text(String),
+    Event(SystemTime, Event),
 }
 
 /// Counters shared between the loop and the writer thread.
@@ -83,7 +83,7 @@ pub struct LogStats {
 
 /// Handle to the writer thread.
 pub struct EventLog {
-    tx: Option<Sender<String>>,
+    tx: Option<Sender<LogMsg>>,
     counters: Arc<LogCounters>,
     reopen: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -97,7 +97,7 @@ impl EventLog {
     /// Opens (appends to) `path` and starts the writer.
     pub fn open(path: &Path) -> io::Result<EventLog> {
         let file = open_append(path)?;
-        let (tx, rx) = bounded::<String>(LOG_QUEUE);
+        let (tx, rx) = bounded::<LogMsg>(LOG_QUEUE);
         let counters = Arc::new(LogCounters::default());
         let reopen = Arc::new(AtomicBool::new(false));
         let w = Writer::new(path.to_path_buf(), file, counters.clone(), reopen.clone());
@@ -119,19 +119,42 @@ impl EventLog {
 
     /// Timestamps `event` and queues it unless its class is shed; never blocks.
     pub fn record(&self, event: &dyn std::fmt::Display, class: LogClass) {
-        let Some(tx) = &self.tx else {
-            return;
-        };
-        if class == LogClass::Noise && tx.len() >= LOG_QUEUE / 2 {
-            self.counters.dropped_noise.fetch_add(1, Ordering::Relaxed);
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.admits(class) {
             return;
         }
         let mut s = String::with_capacity(96);
         write_rfc3339(&mut s, SystemTime::now());
         s.push(' ');
         let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{event}\n"));
-        match tx.try_send(s) {
+        self.send(LogMsg::Text(s));
+    }
+
+    /// Queues a control-plane event, timestamped now and formatted by the
+    /// writer: nothing is allocated here. Shed like [`record`](Self::record).
+    pub fn event(&self, event: Event) {
+        if self.admits(event.class()) {
+            self.send(LogMsg::Event(SystemTime::now(), event));
+        }
+    }
+
+    /// False (and counted) when a line of `class` is to be shed now.
+    fn admits(&self, class: LogClass) -> bool {
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        if class == LogClass::Noise && tx.len() >= LOG_QUEUE / 2 {
+            self.counters.dropped_noise.fetch_add(1, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn send(&self, msg: LogMsg) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        match tx.try_send(msg) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::eventlog::LogClass;
 use crate::logfield::{Bare, Quoted};
 use crate::protocol::Command;
 
@@ -47,6 +46,17 @@ impl fmt::Display for CloseReason {
             CloseReason::Io(e) => write!(f, "i/o: {e}"),
         }
     }
+}
+
+/// Which log lines may be shed first when a peer floods the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogClass {
+    /// REGISTER, COMMAND, ACK, DISCONNECT, SHUTDOWN and the rest of a
+    /// device's life: dropped only when the writer's queue is full.
+    Lifecycle,
+    /// What a peer can cause at will (CONNECT, UNEXPECTED_ACK, DATA):
+    /// dropped once the queue is half full.
+    Noise,
 }
 
 /// A device's name as the control plane holds it: shared, so an event or

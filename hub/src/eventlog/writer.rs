@@ -28,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{file_id, open_append, LogCounters};
+use super::{file_id, open_append, LogCounters, LogMsg};
 use crate::limits::LOG_FLUSH;
+use crate::timefmt::write_rfc3339;
 
 /// How often an idle writer checks its path (and a SIGHUP's request).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -54,6 +55,8 @@ pub(super) struct Writer {
     /// Our recent writes: (offset, bytes), oldest first, at most RETAIN.
     pub recent: VecDeque<(u64, Vec<u8>)>,
     pub retained: usize,
+    /// Where an event's line is formatted, reused.
+    line: String,
     pub c: Arc<LogCounters>,
     pub reopen: Arc<AtomicBool>,
 }
@@ -69,6 +72,7 @@ impl Writer {
             end,
             recent: VecDeque::new(),
             retained: 0,
+            line: String::with_capacity(256),
             c,
             reopen,
         }
@@ -81,7 +85,7 @@ impl Writer {
         }
     }
 
-    pub fn run(mut self, rx: Receiver<String>) {
+    pub fn run(mut self, rx: Receiver<LogMsg>) {
         let mut last_flush = Instant::now();
         let mut last_check = Instant::now();
         loop {
@@ -93,8 +97,17 @@ impl Writer {
                 LOG_FLUSH.saturating_sub(last_flush.elapsed())
             };
             match rx.recv_timeout(wait) {
-                Ok(line) => {
+                Ok(LogMsg::Text(line)) => {
                     self.buf.extend_from_slice(line.as_bytes());
+                    self.c.written.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(LogMsg::Event(at, event)) => {
+                    // Formatted here, in a buffer kept between lines.
+                    self.line.clear();
+                    write_rfc3339(&mut self.line, at);
+                    self.line.push(' ');
+                    let _ = std::fmt::Write::write_fmt(&mut self.line, format_args!("{event}\n"));
+                    self.buf.extend_from_slice(self.line.as_bytes());
                     self.c.written.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(RecvTimeoutError::Timeout) => {}

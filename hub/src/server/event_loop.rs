@@ -533,11 +533,11 @@ impl EventLoop {
                         }
                     }
                     Action::Log(event) => {
-                        self.log.record(&event, event.class());
                         if let Some(c) = &mut self.classic {
                             let text = c.on_event(&event);
                             self.out.print(&text);
                         }
+                        self.log.event(event);
                     }
                     Action::WaveDone(report) => self.wave_done(report, now),
                 }
