@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::plane::{ConnId, Framing};
+use super::types::{ConnId, Framing};
 use super::wave::WaveId;
 use crate::protocol::Command;
 

@@ -71,7 +71,7 @@ fn waves_done(actions: &[Action]) -> Vec<WaveReport> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::WaveDone(r) => Some(*r),
+            Action::WaveDone { report: r, .. } => Some(*r),
             _ => None,
         })
         .collect()

@@ -6,6 +6,10 @@
 //! client sees a clean close instead of hanging in the backlog) and opens
 //! the spare again. If even that fails, accepting pauses until the next
 //! tick: the loop never busy-spins and never exits for lack of descriptors.
+//!
+//! Routing only (`impl EventLoop`): new connections go into the connection
+//! table (`conns.rs`) and, for devices, to the control plane; the actions
+//! that causes are applied once the event is dispatched.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -34,17 +38,19 @@ impl EventLoop {
             };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
-                    if self.device_conns >= self.max_conns {
+                    if self.conns.devices_full() {
                         self.stats.rejected_full += 1;
                         let _ = stream.write(b"ERROR hub full\n");
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    match self.insert(stream, Role::Device) {
+                    match self
+                        .conns
+                        .insert(self.poll.registry(), stream, Role::Device)
+                    {
                         Some((_, id)) => self.control.on_connect(now, id, peer),
                         None => self.stats.accept_errors += 1,
                     }
-                    self.apply(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -97,7 +103,11 @@ impl EventLoop {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    if self.insert(stream, Role::Admin).is_none() {
+                    if self
+                        .conns
+                        .insert(self.poll.registry(), stream, Role::Admin)
+                        .is_none()
+                    {
                         self.stats.accept_errors += 1;
                     }
                 }

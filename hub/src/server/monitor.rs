@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::event_loop::{EventLoop, Origin};
+use super::event_loop::EventLoop;
 use crate::control::Framing;
+use crate::control::Origin;
 use crate::metrics::{DeviceSample, Exposition};
 use crate::ops::inspect::{DeviceView, HistoryArgs, LatestView, ListEntry, RegistrationView};
 use crate::ops::Reply;
@@ -79,8 +80,7 @@ impl EventLoop {
         let Some(rec) = &self.recorder else {
             return Reply::Error("the recorder is off (--no-recorder)".into());
         };
-        let tag = self.next_query;
-        self.next_query += 1;
+        let tag = self.op.next_query_tag();
         let since_us = args
             .since
             .map_or(i64::MIN, |d| unix_us_now() - d.as_micros() as i64);
@@ -92,7 +92,7 @@ impl EventLoop {
         };
         match rec.query(q) {
             Ok(()) => {
-                self.history_waits.insert(tag, origin);
+                self.op.awaiting(tag, origin);
                 Reply::Deferred
             }
             Err(QueryRefused::Busy) => {
@@ -114,10 +114,10 @@ impl EventLoop {
                 },
                 Err(e) => Reply::Error(format!("history: {e}")),
             };
-            match self.history_waits.remove(&a.tag) {
-                Some(Origin::Console) => self.println(&reply.to_text()),
+            match self.op.answered(a.tag) {
+                Some(Origin::Console) => self.op.println(&reply.to_text()),
                 Some(Origin::Admin(id)) => {
-                    if let Some(&idx) = self.ids.get(&id) {
+                    if let Some(idx) = self.conns.slot_of(id) {
                         if reply.is_streamed() {
                             self.start_list(idx, reply.admin_lines(), now);
                         } else {
