@@ -17,8 +17,11 @@ use serde::Serialize;
 
 use super::device::{AckMatch, Device, Pending};
 use super::events::{CloseReason, Event};
-use super::target::Target;
-use super::types::{Action, ConnId, Framing, Origin};
+// Re-exported so the paths `control::plane::{Action, ConnId, Framing,
+// Target}` of earlier versions keep working; they are defined in `types`.
+pub use super::target::Target;
+use super::types::Origin;
+pub use super::types::{Action, ConnId, Framing};
 use super::wave::{Outcome, Wave, WaveId};
 use crate::limits;
 use crate::protocol::{Command, DeviceMsg};

@@ -11,23 +11,18 @@
 //! table (`conns.rs`) and, for devices, to the control plane; the actions
 //! that causes are applied once the event is dispatched.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::time::Instant;
 
 use super::conn::Role;
 use super::event_loop::EventLoop;
+use super::sockets::spare_fd;
 
 fn out_of_fds(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
     )
-}
-
-/// Opens the descriptor kept back for shedding connections.
-pub(super) fn spare_fd() -> Option<File> {
-    File::open("/dev/null").ok()
 }
 
 impl EventLoop {

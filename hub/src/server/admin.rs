@@ -21,6 +21,10 @@
 //!   drains, so any number of devices fits any `--max-outbuf`.
 //!
 //! Every reply, errors included, is one JSON object on one line.
+//!
+//! Routing (`impl EventLoop`): the sessions live in the connection table
+//! (`conns.rs`); whether one waits on a wave is asked of the control
+//! plane, which carries each wave's origin.
 
 use std::time::{Duration, Instant};
 

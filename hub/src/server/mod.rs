@@ -1,12 +1,53 @@
 //! The I/O shell around the sans-IO planes: sockets, the mio loop, the
 //! console and admin interfaces.
 //!
-//! - [`Hub`]: binds everything ([`Hub::bind`]), then runs on the calling
-//!   thread ([`Hub::run`]) or its own ([`Hub::spawn`] → [`HubHandle`]).
-//! - `event_loop`: the loop and connection lifecycle; `accept`, `udp`:
-//!   the two input paths; `operate`: console/admin commands; `stats`: the
-//!   `stats` reply; `conn`: one TCP connection; `sockets`: socket2 setup;
-//!   `kernel`: drop counters and rlimits; `console`: the stdin thread.
+//! [`Hub`] binds everything ([`Hub::bind`]: opens and registers the
+//! sockets, opens the log, then `EventLoop::new`), then runs on the
+//! calling thread ([`Hub::run`]) or its own ([`Hub::spawn`] → [`HubHandle`]).
+//!
+//! ## Layout
+//!
+//! The loop holds a few parts that own their data, each with its own
+//! `impl` in its own file, and routes events between them and the planes:
+//!
+//! - `conns`: the connection table (slots, free list, ids, admin slots,
+//!   counts, insert/mark/reap); `conn`: one TCP connection's buffers.
+//! - `udp`: the UDP side (socket, `recvmmsg` buffers from `mmsg`, the
+//!   kernel's drop counters, the admission rules; classic mode only
+//!   observes its one datagram path) and the STATUS [`Sink`](udp::Sink).
+//! - `operator`: the operator side (console input, stdout/stderr from
+//!   `stdio`, classic mode's transcript, `history` queries and who asked).
+//!   A wave's origin travels with the wave in the control plane.
+//! - `http`: the `/metrics` listener and its connections.
+//! - `stats`: the loop's counters and the `stats` reply, built from a
+//!   [`stats::Snapshot`] of plain data and borrowed parts.
+//! - `signals`, `console` (the stdin thread), `sockets` (socket2 setup,
+//!   the spare descriptor), `kernel` (drop counters, rlimits, bench
+//!   helpers), `stdio`, `mmsg`: leaves with one job each.
+//!
+//! `event_loop` owns the parts (`EventLoop::new`, `run`, dispatch, the
+//! tick, `apply`). The routing that needs several parts at once is split by
+//! input, each an `impl EventLoop` block: `tcp` (reading and framing
+//! connections), `accept`, `admin` (session timers and the cap, streamed
+//! `list`), `operate` (operator commands, wave tallies back to their
+//! origin), `monitor` (`list`/`get`/`history`, `/metrics`, `/healthz`).
+//!
+//! ## Import graph (which file may use which; no circle)
+//!
+//! ```text
+//! mod.rs     → event_loop, http, sockets, kernel, stdio, console, signals, admin (a const)
+//! tcp        → event_loop, conn            accept   → event_loop, conn, sockets
+//! admin      → event_loop, conn            operate  → event_loop, console
+//! monitor    → event_loop, http
+//! event_loop → conns, udp, operator, http, stats, signals, sockets, kernel
+//! udp        → mmsg, kernel, stats         stats    → http, stdio
+//! operator   → console, stdio              conns    → conn
+//! conn, console, http, kernel, mmsg, signals, sockets, stdio → nothing in server/
+//! ```
+//!
+//! No part and no leaf uses `event_loop` or a routing file, and
+//! `event_loop` uses no routing file: their methods are found on
+//! `EventLoop` without an import.
 
 mod accept;
 mod admin;
@@ -24,6 +65,7 @@ mod signals;
 pub mod sockets;
 mod stats;
 pub mod stdio;
+mod tcp;
 mod udp;
 
 use std::io;

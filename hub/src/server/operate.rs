@@ -1,5 +1,10 @@
 //! Carrying out operator commands from the console and the admin port, and
 //! routing a wave's final tally back to whoever started it.
+//!
+//! Routing (`impl EventLoop`): a `send` goes to the control plane with its
+//! [`Origin`], which the wave carries and hands back in `Action::WaveDone`
+//! ([`EventLoop::wave_done`]); the console's channel, stdout and classic
+//! mode are the operator side's (`operator.rs`).
 
 use std::time::Instant;
 
@@ -122,6 +127,7 @@ impl EventLoop {
                     self.op.println(&reply.to_text());
                 }
             }
+            // Apply point (b): see `EventLoop::apply`.
             self.apply(now);
         }
         self.op.check_console_output();
