@@ -169,3 +169,48 @@ impl ConnTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::net::{TcpListener, TcpStream};
+    use mio::Poll;
+
+    fn stream(l: &TcpListener) -> TcpStream {
+        TcpStream::connect(l.local_addr().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn slots_are_counted_by_role_and_reused_only_after_reap() {
+        let poll = Poll::new().unwrap();
+        let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut t = ConnTable::new(1, 256, 4096);
+        let (d, did) = t.insert(poll.registry(), stream(&l), Role::Device).unwrap();
+        let (a, aid) = t.insert(poll.registry(), stream(&l), Role::Admin).unwrap();
+        assert_ne!(did, aid);
+        assert_eq!((t.devices(), t.admins()), (1, 1));
+        assert!(t.devices_full(), "cap of 1 device reached");
+        assert_eq!(t.admin_slots(), &[a]);
+        assert_eq!(t.slot_of(did), Some(d));
+
+        assert!(t.mark_closing(d));
+        assert!(!t.mark_closing(d), "marked once");
+        // Marked, not gone: a stale event in this batch still finds it.
+        assert!(t.get(d).is_some_and(|c| c.closing));
+        assert_eq!(t.devices(), 1);
+        t.reap(poll.registry());
+        assert!(t.get(d).is_none());
+        assert_eq!(t.slot_of(did), None);
+        assert_eq!((t.devices(), t.admins()), (0, 1));
+        assert!(!t.devices_full());
+
+        // The freed slot is reused, under a new id.
+        let (d2, did2) = t.insert(poll.registry(), stream(&l), Role::Device).unwrap();
+        assert_eq!(d2, d);
+        assert_ne!(did2, did);
+        t.mark_closing(a);
+        t.reap(poll.registry());
+        assert!(t.admin_slots().is_empty());
+        assert_eq!(t.admins(), 0);
+    }
+}
