@@ -7,8 +7,9 @@
 //! the spare again. If even that fails, accepting pauses until the next
 //! tick: the loop never busy-spins and never exits for lack of descriptors.
 //!
-//! Routing only (`impl EventLoop`): new connections go into the connection
-//! table (`conns.rs`) and, for devices, to the control plane; the actions
+//! Routing only (`impl EventLoop`): the listeners and the spare are
+//! `listeners.rs`'s; new connections go into the connection table
+//! (`conns.rs`) and, for devices, to the control plane; the actions
 //! that causes are applied once the event is dispatched.
 
 use std::io::{self, Write};
@@ -16,7 +17,6 @@ use std::time::Instant;
 
 use super::conn::Role;
 use super::event_loop::EventLoop;
-use super::sockets::spare_fd;
 
 fn out_of_fds(e: &io::Error) -> bool {
     matches!(
@@ -28,7 +28,7 @@ fn out_of_fds(e: &io::Error) -> bool {
 impl EventLoop {
     pub(super) fn accept_devices(&mut self, now: Instant) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.device() else {
                 return;
             };
             match listener.accept() {
@@ -52,7 +52,11 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if out_of_fds(&e) => {
                     self.stats.fd_exhausted += 1;
-                    if !self.shed_one() {
+                    let shed = self.listeners.shed_one();
+                    if shed.shed {
+                        self.stats.shed_no_fds += 1;
+                    }
+                    if !shed.more {
                         self.accept_blocked = true;
                         return;
                     }
@@ -66,28 +70,9 @@ impl EventLoop {
         }
     }
 
-    /// Uses the spare descriptor to take one waiting connection and close
-    /// it. False when there is no spare to use.
-    fn shed_one(&mut self) -> bool {
-        let Some(spare) = self.spare_fd.take() else {
-            self.spare_fd = spare_fd();
-            return false;
-        };
-        drop(spare);
-        let shed = match &self.listener {
-            Some(l) => l.accept().is_ok(),
-            None => false,
-        };
-        if shed {
-            self.stats.shed_no_fds += 1;
-        }
-        self.spare_fd = spare_fd();
-        shed && self.spare_fd.is_some()
-    }
-
     pub(super) fn accept_admin(&mut self, now: Instant) {
         loop {
-            let Some(listener) = &self.admin else {
+            let Some(listener) = self.listeners.admin() else {
                 return;
             };
             match listener.accept() {

@@ -17,7 +17,6 @@
 //! named points only (see its docs). What each input does is in the
 //! routing files (`tcp`, `accept`, `admin`, `operate`, `monitor`).
 
-use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use super::conns::{ConnTable, FIRST_CONN};
 use super::http::{HttpServer, HTTP_FIRST, METRICS};
+use super::listeners::Listeners;
 use super::operator::OperatorSide;
 use super::signals::Signals;
 use super::stats::{ShellStats, Snapshot};
@@ -78,10 +78,7 @@ pub(super) struct Bound {
 pub struct EventLoop {
     pub(super) poll: Poll,
     pub(super) waker: Arc<Waker>,
-    /// The device listener (`None` once shutting down).
-    pub(super) listener: Option<TcpListener>,
-    /// The admin listener (`None` once shutting down).
-    pub(super) admin: Option<TcpListener>,
+    pub(super) listeners: Listeners,
     pub(super) conns: ConnTable,
     pub(super) udp: UdpSide,
     pub(super) op: OperatorSide,
@@ -96,8 +93,6 @@ pub struct EventLoop {
     /// Tokens to poll again at once (a read budget ran out).
     pub(super) again: Vec<Token>,
     pub(super) stats: ShellStats,
-    /// The descriptor kept back for shedding connections (`accept.rs`).
-    pub(super) spare_fd: Option<File>,
     /// Accepting paused for lack of descriptors until the next tick.
     pub(super) accept_blocked: bool,
     pub(super) started: Instant,
@@ -137,8 +132,7 @@ impl EventLoop {
         EventLoop {
             poll: bound.poll,
             waker: bound.waker,
-            listener: Some(bound.listener),
-            admin: Some(bound.admin),
+            listeners: Listeners::new(bound.listener, bound.admin),
             conns: ConnTable::new(max_conns, cfg.max_line, cfg.max_outbuf),
             udp: UdpSide::new(bound.udp, bound.udp_granted, rules),
             op: OperatorSide::new(cfg.classic),
@@ -149,7 +143,6 @@ impl EventLoop {
             actions: Vec::new(),
             again: Vec::new(),
             stats: ShellStats::default(),
-            spare_fd: super::sockets::spare_fd(),
             accept_blocked: false,
             started: Instant::now(),
             signals: None,
@@ -382,8 +375,7 @@ impl EventLoop {
 
     fn shutdown(&mut self) {
         let now = Instant::now();
-        self.listener.take();
-        self.admin.take();
+        self.listeners.close();
         self.control.shutdown(now);
         // Apply point (d): the last ERRORs, closes and log lines.
         self.apply(now);

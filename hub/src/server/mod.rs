@@ -21,8 +21,10 @@
 //! - `http`: the `/metrics` listener and its connections.
 //! - `stats`: the loop's counters and the `stats` reply, built from a
 //!   [`stats::Snapshot`] of plain data and borrowed parts.
-//! - `signals`, `console` (the stdin thread), `sockets` (socket2 setup,
-//!   the spare descriptor), `kernel` (drop counters, rlimits, bench
+//! - `listeners`: the device and admin listeners and the spare
+//!   descriptor shed connections with when descriptors run out.
+//! - `signals`, `console` (the stdin thread), `sockets` (socket2 setup),
+//!   `kernel` (drop counters, rlimits, bench
 //!   helpers), `stdio`, `mmsg`: leaves with one job each.
 //!
 //! `event_loop` owns the parts (`EventLoop::new`, `run`, dispatch, the
@@ -36,13 +38,14 @@
 //!
 //! ```text
 //! mod.rs     → event_loop, http, sockets, kernel, stdio, console, signals, admin (a const)
-//! tcp        → event_loop, conn            accept   → event_loop, conn, sockets
+//! tcp        → event_loop, conn            accept   → event_loop, conn
 //! admin      → event_loop, conn            operate  → event_loop, console
 //! monitor    → event_loop, http
-//! event_loop → conns, udp, operator, http, stats, signals, sockets, kernel
+//! event_loop → conns, listeners, udp, operator, http, stats, signals, kernel
 //! udp        → mmsg, kernel, stats         stats    → http, stdio
 //! operator   → console, stdio              conns    → conn
-//! conn, console, http, kernel, mmsg, signals, sockets, stdio → nothing in server/
+//! conn, console, http, kernel, listeners, mmsg, signals, sockets, stdio
+//!            → nothing in server/
 //! ```
 //!
 //! No part and no leaf uses `event_loop` or a routing file, and
@@ -57,6 +60,7 @@ mod console;
 mod event_loop;
 mod http;
 pub mod kernel;
+mod listeners;
 mod mmsg;
 mod monitor;
 mod operate;

@@ -51,12 +51,6 @@ pub fn udp_socket(addr: SocketAddr, bufs: BufSizes) -> io::Result<(mio::net::Udp
     Ok((mio::net::UdpSocket::from_std(sock.into()), granted))
 }
 
-/// Opens the descriptor kept back for shedding connections when
-/// descriptors run out (see `accept.rs`).
-pub(super) fn spare_fd() -> Option<std::fs::File> {
-    std::fs::File::open("/dev/null").ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
