@@ -7,6 +7,13 @@
 //! duration, so each queue is in deadline order and [`ControlPlane::on_tick`]
 //! pops only what is due; [`ControlPlane::poll_timeout`] says when that is.
 //! An entry whose connection or command is gone by then is skipped.
+//!
+//! Layout: [`ControlConfig`], [`ControlStats`], [`Registration`] and the
+//! plane itself; its `waves` map is the hub's only record of waves in
+//! progress, each carrying the [`Origin`] the shell routes its tally to
+//! ([`ControlPlane::submit_from`]). The shared vocabulary ([`Action`],
+//! [`ConnId`], [`Framing`]) is in `types.rs`, one device's bookkeeping in
+//! `device.rs`. Tests are in `plane_tests.rs`, grouped by state.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

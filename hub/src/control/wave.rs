@@ -1,5 +1,9 @@
 //! A wave: one operator `send` to one or many devices, tallied until every
 //! targeted device has ACKed, timed out or gone away.
+//!
+//! `Wave` is the tally in progress, with the [`Origin`] the plane carries
+//! for the shell; the finished [`WaveReport`] and the ids are plain data in
+//! `types.rs` (re-exported here).
 
 use std::time::{Duration, Instant};
 

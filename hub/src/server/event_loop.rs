@@ -10,8 +10,8 @@
 //! reaches a new connection.
 //!
 //! Layout: the tokens and [`Bound`] (the sockets `Hub::bind` opened);
-//! [`EventLoop`], which holds the parts (`conns`, `udp`, `op`, `http`, the
-//! planes, the log) and a little routing state; `new`, `run` (poll, then
+//! [`EventLoop`], which holds the parts (`listeners`, `conns`, `udp`,
+//! `op`, `http`, the planes, the log) and a little routing state; `new`, `run` (poll, then
 //! [`EventLoop::on_event`] per event, the tick, reap), `dispatch` by
 //! token, the tick, `stats_json`, and [`EventLoop::apply`], entered at four
 //! named points only (see its docs). What each input does is in the

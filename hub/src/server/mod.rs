@@ -14,13 +14,13 @@
 //!   counts, insert/mark/reap); `conn`: one TCP connection's buffers.
 //! - `udp`: the UDP side (socket, `recvmmsg` buffers from `mmsg`, the
 //!   kernel's drop counters, the admission rules; classic mode only
-//!   observes its one datagram path) and the STATUS [`Sink`](udp::Sink).
+//!   observes its one datagram path) and the STATUS `Sink`.
 //! - `operator`: the operator side (console input, stdout/stderr from
 //!   `stdio`, classic mode's transcript, `history` queries and who asked).
 //!   A wave's origin travels with the wave in the control plane.
 //! - `http`: the `/metrics` listener and its connections.
 //! - `stats`: the loop's counters and the `stats` reply, built from a
-//!   [`stats::Snapshot`] of plain data and borrowed parts.
+//!   `stats::Snapshot` of plain data and borrowed parts.
 //! - `listeners`: the device and admin listeners and the spare
 //!   descriptor shed connections with when descriptors run out.
 //! - `signals`, `console` (the stdin thread), `sockets` (socket2 setup),
