@@ -6,12 +6,14 @@
 //! an ACK always belongs to the oldest command not yet ACKed: first to the
 //! timed-out ones (it is then a *late ACK*: logged, counted, never credited
 //! to a newer command), then to the outstanding one.
+//!
+//! Uses only the shared types (`types.rs`) and the wave id, never `plane`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::plane::{ConnId, Framing};
+use super::types::{ConnId, Framing};
 use super::wave::WaveId;
 use crate::protocol::Command;
 

@@ -12,15 +12,22 @@
 //! - [`wave`]: a multi-device `send` and its tally.
 //! - [`plane`]: [`ControlPlane`] itself.
 //! - [`target`]: which devices an operator `send`/`quit` selects.
+//! - [`types`]: what the files above share with each other and the shell
+//!   ([`ConnId`], [`Framing`], [`Action`], the wave's [`Origin`]).
+//!
+//! Imports run one way, with no circle: `events` and `target` use no
+//! sibling; `types` uses `events`; `wave` and `device` use `types`;
+//! `plane` uses them all, and nothing but this file imports `plane`.
 
 pub mod device;
 pub mod events;
 pub mod plane;
 pub mod target;
+pub mod types;
 pub mod wave;
 
 pub use events::{AckText, CloseReason, Event, Name};
-pub use plane::{
-    Action, ConnId, ControlConfig, ControlPlane, ControlStats, Framing, Registration, Target,
-};
-pub use wave::{WaveId, WaveReport};
+pub use plane::{ControlConfig, ControlPlane, ControlStats, Registration};
+pub use target::Target;
+pub use types::{Action, ConnId, Framing, Origin};
+pub use types::{WaveId, WaveReport};

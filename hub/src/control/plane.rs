@@ -7,6 +7,13 @@
 //! duration, so each queue is in deadline order and [`ControlPlane::on_tick`]
 //! pops only what is due; [`ControlPlane::poll_timeout`] says when that is.
 //! An entry whose connection or command is gone by then is skipped.
+//!
+//! Layout: [`ControlConfig`], [`ControlStats`], [`Registration`] and the
+//! plane itself; its `waves` map is the hub's only record of waves in
+//! progress, each carrying the [`Origin`] the shell routes its tally to
+//! ([`ControlPlane::submit_from`]). The shared vocabulary ([`Action`],
+//! [`ConnId`], [`Framing`]) is in `types.rs`, one device's bookkeeping in
+//! `device.rs`. Tests are in `plane_tests.rs`, grouped by state.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
@@ -18,8 +25,12 @@ use serde::Serialize;
 
 use super::device::{AckMatch, Device, Pending};
 use super::events::{AckText, CloseReason, Event, Name};
+// Re-exported so the paths `control::plane::{Action, ConnId, Framing,
+// Target}` of earlier versions keep working; they are defined in `types`.
 pub use super::target::Target;
-use super::wave::{Outcome, Wave, WaveId, WaveReport};
+use super::types::Origin;
+pub use super::types::{Action, ConnId, Framing};
+use super::wave::{Outcome, Wave, WaveId};
 use crate::limits;
 use crate::protocol::{Command, DeviceMsg};
 
@@ -27,28 +38,6 @@ use crate::protocol::{Command, DeviceMsg};
 /// fit, so the usual commands cost one allocation (a longer generic
 /// command grows it once).
 const COMMAND_BYTES: usize = 32;
-
-/// Identifies a connection for the life of the process (never reused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
-
-/// How a device frames its messages, and so how the hub frames replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// Lines end in `\n`.
-    Newline,
-    /// No terminator: one message per read burst (the original client).
-    Bare,
-}
-
-impl Framing {
-    pub fn terminator(self) -> &'static [u8] {
-        match self {
-            Framing::Newline => b"\n",
-            Framing::Bare => b"",
-        }
-    }
-}
 
 /// Timeouts and caps of the control plane.
 #[derive(Debug, Clone)]
@@ -71,19 +60,6 @@ impl Default for ControlConfig {
             max_unsolicited_acks: limits::MAX_UNSOLICITED_ACKS,
         }
     }
-}
-
-/// What the event loop must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Queue these bytes on the connection.
-    Send { conn: ConnId, bytes: Vec<u8> },
-    /// Flush what is queued, then close. The plane has forgotten the conn.
-    Close { conn: ConnId },
-    /// Write one log line.
-    Log(Event),
-    /// A wave finished.
-    WaveDone(WaveReport),
 }
 
 /// Counters of the control plane.
@@ -373,6 +349,20 @@ impl ControlPlane {
         target: &Target,
         command: Command,
     ) -> (WaveId, u64, u64) {
+        self.submit_from(now, target, command, None)
+    }
+
+    /// Like [`submit_counted`](Self::submit_counted), for someone waiting
+    /// on the tally: the wave carries `origin` (the plane never looks
+    /// inside) and hands it back in its [`Action::WaveDone`]. This is the
+    /// hub's one map of waves in progress and who asked for them.
+    pub fn submit_from(
+        &mut self,
+        now: Instant,
+        target: &Target,
+        command: Command,
+        origin: Option<Origin>,
+    ) -> (WaveId, u64, u64) {
         let id = self.next_wave;
         self.next_wave += 1;
         let names: Vec<Name> = match target {
@@ -390,7 +380,7 @@ impl ControlPlane {
                 .map(|(n, _)| n.clone())
                 .collect(),
         };
-        let mut wave = Wave::new(id, now);
+        let mut wave = Wave::new(id, now, origin);
         wave.report.reached = names.len() as u64;
         self.waves.insert(id, wave);
         let mut refused = 0;
@@ -401,6 +391,27 @@ impl ControlPlane {
         }
         self.check_wave(now, id);
         (id, names.len() as u64, refused)
+    }
+
+    /// Nobody waits for `wave`'s tally any more (its sender got an error
+    /// instead): whether it is still in progress or just finished and its
+    /// [`Action::WaveDone`] not yet taken, it will report to nobody.
+    pub fn disown(&mut self, wave: WaveId) {
+        if let Some(w) = self.waves.get_mut(&wave) {
+            w.origin = None;
+        }
+        for a in &mut self.actions {
+            if let Action::WaveDone { report, origin } = a {
+                if report.id == wave {
+                    *origin = None;
+                }
+            }
+        }
+    }
+
+    /// True while a wave `origin` asked for is in progress.
+    pub fn waits_for(&self, origin: Origin) -> bool {
+        self.waves.values().any(|w| w.origin == Some(origin))
     }
 
     /// The operator's `quit`: closes the device's connection.
@@ -675,7 +686,10 @@ impl ControlPlane {
         if self.waves.get(&wave).is_some_and(Wave::is_done) {
             let mut w = self.waves.remove(&wave).expect("present");
             w.report.elapsed = now.saturating_duration_since(w.started);
-            self.actions.push(Action::WaveDone(w.report));
+            self.actions.push(Action::WaveDone {
+                report: w.report,
+                origin: w.origin,
+            });
         }
     }
 }

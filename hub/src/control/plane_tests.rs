@@ -71,7 +71,7 @@ fn waves_done(actions: &[Action]) -> Vec<WaveReport> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::WaveDone(r) => Some(*r),
+            Action::WaveDone { report: r, .. } => Some(*r),
             _ => None,
         })
         .collect()
@@ -410,5 +410,80 @@ mod commands {
             .iter()
             .any(|l| l.contains("reason=\"operator quit\"")));
         assert!(!f.cp.quit(f.at(1), "S1"));
+    }
+}
+
+/// A wave carries who asked for it (the hub's one map of waves in
+/// progress and their origins) and hands it back when it is done.
+mod wave_origin {
+    use super::*;
+    use crate::control::Origin;
+
+    fn origins_done(actions: &[Action]) -> Vec<(WaveId, Option<Origin>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::WaveDone { report, origin } => Some((report.id, *origin)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_origin_comes_back_with_the_tally_and_is_waited_on_until_then() {
+        let mut f = Fixture::new();
+        f.register(A, "S1", Framing::Newline);
+        f.actions();
+        let admin = Origin::Admin(ConnId(7));
+        let (w, reached, refused) = f.cp.submit_from(
+            f.at(1),
+            &Target::Device("S1".into()),
+            Command::ActivateAlarm,
+            Some(admin),
+        );
+        assert_eq!((reached, refused), (1, 0));
+        assert!(f.cp.waits_for(admin));
+        assert!(!f.cp.waits_for(Origin::Console));
+        assert!(origins_done(&f.actions()).is_empty());
+        let acts = f.msg(A, 5, "ACK Command Executed", Framing::Newline);
+        assert_eq!(origins_done(&acts), vec![(w, Some(admin))]);
+        assert!(!f.cp.waits_for(admin), "a finished wave is forgotten");
+    }
+
+    #[test]
+    fn a_wave_done_at_once_keeps_its_origin_unless_disowned() {
+        let mut f = Fixture::new();
+        // No device: the wave is done at once, its WaveDone still queued.
+        let (w1, reached, _) = f.cp.submit_from(
+            f.at(0),
+            &Target::All,
+            Command::ActivateAlarm,
+            Some(Origin::Console),
+        );
+        assert_eq!(reached, 0);
+        let (w2, _, _) = f.cp.submit_from(
+            f.at(0),
+            &Target::Device("Nobody".into()),
+            Command::ActivateAlarm,
+            Some(Origin::Console),
+        );
+        f.cp.disown(w2);
+        assert_eq!(
+            origins_done(&f.actions()),
+            vec![(w1, Some(Origin::Console)), (w2, None)]
+        );
+    }
+
+    #[test]
+    fn disowning_a_wave_in_progress_leaves_its_tally_to_nobody() {
+        let mut f = Fixture::new();
+        f.register(A, "S1", Framing::Newline);
+        let admin = Origin::Admin(ConnId(9));
+        let (w, _, _) =
+            f.cp.submit_from(f.at(0), &Target::All, Command::SetInterval(2), Some(admin));
+        f.cp.disown(w);
+        assert!(!f.cp.waits_for(admin));
+        let acts = f.msg(A, 5, "ACK Command Executed", Framing::Newline);
+        assert_eq!(origins_done(&acts), vec![(w, None)]);
     }
 }

@@ -1,32 +1,25 @@
 //! A wave: one operator `send` to one or many devices, tallied until every
 //! targeted device has ACKed, timed out or gone away.
+//!
+//! `Wave` is the tally in progress, with the [`Origin`] the plane carries
+//! for the shell; the finished [`WaveReport`] and the ids are plain data in
+//! `types.rs` (re-exported here).
 
 use std::time::{Duration, Instant};
 
-/// Identifies a wave for the operator who started it.
-pub type WaveId = u64;
-
-/// The final tally of a wave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaveReport {
-    pub id: WaveId,
-    pub reached: u64,
-    pub acked: u64,
-    pub timed_out: u64,
-    /// Targeted devices that disconnected (or were dropped) before ACKing.
-    pub failed: u64,
-    pub elapsed: Duration,
-}
+pub use super::types::{Origin, WaveId, WaveReport};
 
 /// A wave in progress.
 #[derive(Debug)]
 pub(crate) struct Wave {
     pub report: WaveReport,
     pub started: Instant,
+    /// Who asked for it; handed back in [`Action::WaveDone`](super::Action::WaveDone).
+    pub origin: Option<Origin>,
 }
 
 impl Wave {
-    pub fn new(id: WaveId, started: Instant) -> Self {
+    pub fn new(id: WaveId, started: Instant, origin: Option<Origin>) -> Self {
         Wave {
             report: WaveReport {
                 id,
@@ -37,6 +30,7 @@ impl Wave {
                 elapsed: Duration::ZERO,
             },
             started,
+            origin,
         }
     }
 

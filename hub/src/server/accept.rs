@@ -6,8 +6,12 @@
 //! client sees a clean close instead of hanging in the backlog) and opens
 //! the spare again. If even that fails, accepting pauses until the next
 //! tick: the loop never busy-spins and never exits for lack of descriptors.
+//!
+//! Routing only (`impl EventLoop`): the listeners and the spare are
+//! `listeners.rs`'s; new connections go into the connection table
+//! (`conns.rs`) and, for devices, to the control plane; the actions
+//! that causes are applied once the event is dispatched.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::time::Instant;
 
@@ -21,37 +25,38 @@ fn out_of_fds(e: &io::Error) -> bool {
     )
 }
 
-/// Opens the descriptor kept back for shedding connections.
-pub(super) fn spare_fd() -> Option<File> {
-    File::open("/dev/null").ok()
-}
-
 impl EventLoop {
     pub(super) fn accept_devices(&mut self, now: Instant) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.device() else {
                 return;
             };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
-                    if self.device_conns >= self.max_conns {
+                    if self.conns.devices_full() {
                         self.stats.rejected_full += 1;
                         let _ = stream.write(b"ERROR hub full\n");
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    match self.insert(stream, Role::Device) {
+                    match self
+                        .conns
+                        .insert(self.poll.registry(), stream, Role::Device)
+                    {
                         Some((_, id)) => self.control.on_connect(now, id, peer),
                         None => self.stats.accept_errors += 1,
                     }
-                    self.apply(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) if out_of_fds(&e) => {
                     self.stats.fd_exhausted += 1;
-                    if !self.shed_one() {
+                    let shed = self.listeners.shed_one();
+                    if shed.shed {
+                        self.stats.shed_no_fds += 1;
+                    }
+                    if !shed.more {
                         self.accept_blocked = true;
                         return;
                     }
@@ -65,28 +70,9 @@ impl EventLoop {
         }
     }
 
-    /// Uses the spare descriptor to take one waiting connection and close
-    /// it. False when there is no spare to use.
-    fn shed_one(&mut self) -> bool {
-        let Some(spare) = self.spare_fd.take() else {
-            self.spare_fd = spare_fd();
-            return false;
-        };
-        drop(spare);
-        let shed = match &self.listener {
-            Some(l) => l.accept().is_ok(),
-            None => false,
-        };
-        if shed {
-            self.stats.shed_no_fds += 1;
-        }
-        self.spare_fd = spare_fd();
-        shed && self.spare_fd.is_some()
-    }
-
     pub(super) fn accept_admin(&mut self, now: Instant) {
         loop {
-            let Some(listener) = &self.admin else {
+            let Some(listener) = self.listeners.admin() else {
                 return;
             };
             match listener.accept() {
@@ -97,7 +83,11 @@ impl EventLoop {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    if self.insert(stream, Role::Admin).is_none() {
+                    if self
+                        .conns
+                        .insert(self.poll.registry(), stream, Role::Admin)
+                        .is_none()
+                    {
                         self.stats.accept_errors += 1;
                     }
                 }

@@ -21,13 +21,18 @@
 //!   drains, so any number of devices fits any `--max-outbuf`.
 //!
 //! Every reply, errors included, is one JSON object on one line.
+//!
+//! Routing (`impl EventLoop`): the sessions live in the connection table
+//! (`conns.rs`); whether one waits on a wave is asked of the control
+//! plane, which carries each wave's origin.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::conn::{ListCursor, Role};
-use super::event_loop::{EventLoop, Origin};
+use super::event_loop::EventLoop;
+use crate::control::Origin;
 
 /// The admin port's listen backlog: a burst of connections waits in the
 /// kernel instead of having its SYNs dropped (a dropped SYN costs the
@@ -53,28 +58,24 @@ impl EventLoop {
         let mut text = json!({"ok": false, "error": error}).to_string();
         text.push('\n');
         self.send_to(idx, text.as_bytes(), now);
-        self.mark_closing(idx);
+        self.conns.mark_closing(idx);
     }
 
     fn has_wave(&self, idx: usize) -> bool {
-        let Some(Some(conn)) = self.slots.get(idx) else {
+        let Some(conn) = self.conns.get(idx) else {
             return false;
         };
-        let id = conn.id;
-        self.waves
-            .values()
-            .any(|o| matches!(o, Origin::Admin(c) if *c == id))
+        self.control.waits_for(Origin::Admin(conn.id))
     }
 
     /// Admin sessions open and not closing, split by whether they have sent
     /// a complete line yet.
     fn admin_open(&self, proven: bool) -> Vec<usize> {
-        self.admin_slots
+        self.conns
+            .admin_slots()
             .iter()
             .copied()
-            .filter(
-                |&i| matches!(self.slots.get(i), Some(Some(c)) if !c.closing && c.proven == proven),
-            )
+            .filter(|&i| matches!(self.conns.get(i), Some(c) if !c.closing && c.proven == proven))
             .collect()
     }
 
@@ -89,7 +90,7 @@ impl EventLoop {
         }
         let hard = count > ADMIN_UNPROVEN_HARD;
         open.into_iter()
-            .map(|i| (i, self.slots[i].as_ref().expect("open").last_line))
+            .map(|i| (i, self.conns.get(i).expect("open").last_line))
             .filter(|&(_, opened)| hard || now >= opened + ADMIN_GRACE)
             .min_by_key(|&(_, opened)| opened)
             .map(|(i, _)| i)
@@ -119,14 +120,14 @@ impl EventLoop {
     /// (one waiting for a wave or a `list` last) when all are taken.
     pub(super) fn admin_seat(&mut self, idx: usize, now: Instant) {
         let open = self.admin_open(true);
-        if let Some(Some(c)) = self.slots.get_mut(idx) {
+        if let Some(c) = self.conns.get_mut(idx) {
             c.proven = true;
         }
         if open.len() < self.cfg.max_admin_sessions {
             return;
         }
         let victim = open.into_iter().min_by_key(|&i| {
-            let c = self.slots[i].as_ref().expect("open");
+            let c = self.conns.get(i).expect("open");
             (self.has_wave(i) || c.list.is_some(), c.last_line)
         });
         if let Some(v) = victim {
@@ -149,8 +150,8 @@ impl EventLoop {
         }
         let idle = self.cfg.admin_idle_timeout;
         let deadline = self.cfg.admin_line_deadline;
-        for idx in self.admin_slots.clone() {
-            let Some(Some(c)) = self.slots.get(idx) else {
+        for idx in self.conns.admin_slots().to_vec() {
+            let Some(c) = self.conns.get(idx) else {
                 continue;
             };
             if c.closing {
@@ -176,9 +177,10 @@ impl EventLoop {
         let idle = self.cfg.admin_idle_timeout;
         let deadline = self.cfg.admin_line_deadline;
         let over_soft = self.admin_open(false).len() > ADMIN_UNPROVEN;
-        self.admin_slots
+        self.conns
+            .admin_slots()
             .iter()
-            .filter_map(|&i| self.slots.get(i)?.as_ref())
+            .filter_map(|&i| self.conns.get(i))
             .filter(|c| !c.closing)
             .map(|c| {
                 let mut t = c.last_line + idle;
@@ -195,7 +197,7 @@ impl EventLoop {
 
     /// Starts streaming a `list` reply.
     pub(super) fn start_list(&mut self, idx: usize, lines: Vec<String>, now: Instant) {
-        if let Some(Some(c)) = self.slots.get_mut(idx) {
+        if let Some(c) = self.conns.get_mut(idx) {
             c.list = Some(ListCursor { lines, next: 0 });
         }
         self.pump_list(idx, now);
@@ -206,7 +208,7 @@ impl EventLoop {
     /// no writable edge, so stopping earlier would stall the stream).
     pub(super) fn pump_list(&mut self, idx: usize, now: Instant) {
         loop {
-            let Some(Some(c)) = self.slots.get_mut(idx) else {
+            let Some(c) = self.conns.get_mut(idx) else {
                 return;
             };
             if c.closing || c.role != Role::Admin {
@@ -227,7 +229,7 @@ impl EventLoop {
                 c.list = Some(cur);
             }
             self.send_to(idx, text.as_bytes(), now);
-            let Some(Some(c)) = self.slots.get(idx) else {
+            let Some(c) = self.conns.get(idx) else {
                 return;
             };
             if done || c.queued() > 0 {

@@ -3,16 +3,20 @@
 //! at most [`MAX_HTTP_REQUEST`] bytes, [`crate::metrics::http::HTTP_IDLE`] to send it and read the
 //! reply. One request per connection (the reply says `Connection: close`).
 //! Parsing and the replies are sans-IO in [`crate::metrics::http`].
+//!
+//! A leaf: [`HttpServer`] owns the listener, its connection slots and its
+//! counters, and is handed the poll's registry for each call. The loop
+//! (`monitor.rs`) asks [`HttpServer::read`] for a request, builds the page
+//! from the planes and hands it back with [`HttpServer::answer`].
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 use serde::Serialize;
 
-use super::event_loop::EventLoop;
-use crate::metrics::http::{parse, response, HttpError, Route, MAX_HTTP_REQUEST, PROMETHEUS_TEXT};
+use crate::metrics::http::{parse, response, HttpError, MAX_HTTP_REQUEST};
 
 /// The metrics listener's token.
 pub(super) const METRICS: Token = Token(5);
@@ -87,14 +91,15 @@ impl HttpServer {
     }
 }
 
-impl EventLoop {
-    pub(super) fn http_accept(&mut self, now: Instant) {
+impl HttpServer {
+    /// Accepts what is waiting. False when accepting failed for lack of
+    /// descriptors or the like: the loop retries on its next tick.
+    pub fn accept(&mut self, registry: &Registry, now: Instant) -> bool {
         loop {
-            let Some(http) = &mut self.http else { return };
-            match http.listener.accept() {
+            match self.listener.accept() {
                 Ok((mut stream, _)) => {
-                    let Some(idx) = http.conns.iter().position(Option::is_none) else {
-                        http.stats.rejected_full += 1;
+                    let Some(idx) = self.conns.iter().position(Option::is_none) else {
+                        self.stats.rejected_full += 1;
                         let _ = stream.write(&response(
                             503,
                             "text/plain",
@@ -105,17 +110,12 @@ impl EventLoop {
                     };
                     let token = Token(HTTP_FIRST + idx);
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, interest)
-                        .is_err()
-                    {
-                        http.stats.io_errors += 1;
+                    if registry.register(&mut stream, token, interest).is_err() {
+                        self.stats.io_errors += 1;
                         continue;
                     }
-                    http.stats.accepted += 1;
-                    http.conns[idx] = Some(HttpConn {
+                    self.stats.accepted += 1;
+                    self.conns[idx] = Some(HttpConn {
                         stream,
                         buf: Vec::new(),
                         out: Vec::new(),
@@ -125,39 +125,26 @@ impl EventLoop {
                         draining: false,
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     // Out of descriptors and the like: the next tick retries.
-                    http.stats.io_errors += 1;
-                    self.accept_blocked = true;
-                    return;
+                    self.stats.io_errors += 1;
+                    return false;
                 }
             }
         }
     }
 
-    /// A readable or writable event on HTTP connection `idx`.
-    pub(super) fn http_event(&mut self, idx: usize, now: Instant) {
-        match self.http_read(idx) {
-            Some(Ok(req)) => {
-                let out = self.http_reply(req.route, req.head, now);
-                if let Some(Some(conn)) = self.http.as_mut().and_then(|h| h.conns.get_mut(idx)) {
-                    conn.out = out;
-                }
-            }
-            Some(Err(())) => return,
-            None => {}
-        }
-        self.http_flush(idx);
-    }
-
-    /// Reads what has arrived. `Some(Ok)`: a request to answer now;
+    /// Reads what has arrived on connection `idx`. `Some(Ok)`: a request to answer now;
     /// `Some(Err)`: the connection is gone; `None`: nothing to answer (yet,
     /// or an error reply is already queued).
-    fn http_read(&mut self, idx: usize) -> Option<Result<crate::metrics::http::Request, ()>> {
-        let http = self.http.as_mut()?;
-        let conn = http.conns.get_mut(idx)?.as_mut()?;
+    pub fn read(
+        &mut self,
+        registry: &Registry,
+        idx: usize,
+    ) -> Option<Result<crate::metrics::http::Request, ()>> {
+        let conn = self.conns.get_mut(idx)?.as_mut()?;
         let mut chunk = [0u8; 2048];
         if conn.draining {
             // At most 32 chunks (64 KiB) per event: a client that keeps
@@ -171,7 +158,7 @@ impl EventLoop {
                     Err(_) => break,
                 }
             }
-            self.http_close(idx);
+            self.close(registry, idx);
             return Some(Err(()));
         }
         if conn.answered {
@@ -180,7 +167,7 @@ impl EventLoop {
         loop {
             match conn.stream.read(&mut chunk) {
                 Ok(0) => {
-                    self.http_close(idx);
+                    self.close(registry, idx);
                     return Some(Err(()));
                 }
                 Ok(n) => {
@@ -193,8 +180,8 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    http.stats.io_errors += 1;
-                    self.http_close(idx);
+                    self.stats.io_errors += 1;
+                    self.close(registry, idx);
                     return Some(Err(()));
                 }
             }
@@ -207,26 +194,27 @@ impl EventLoop {
         conn.buf = Vec::new();
         match parsed {
             Ok(Some(req)) => {
-                http.stats.requests += 1;
+                self.stats.requests += 1;
                 Some(Ok(req))
             }
             Ok(None) => None,
             Err(HttpError::TooLarge) => {
-                http.stats.too_large += 1;
+                self.stats.too_large += 1;
                 conn.out = response(431, "text/plain", "request head too large\n", false);
                 None
             }
             Err(HttpError::Invalid(e)) => {
-                http.stats.bad_requests += 1;
+                self.stats.bad_requests += 1;
                 conn.out = response(400, "text/plain", &format!("bad request: {e}\n"), false);
                 None
             }
         }
     }
 
-    fn http_flush(&mut self, idx: usize) {
-        let Some(http) = &mut self.http else { return };
-        let Some(Some(conn)) = http.conns.get_mut(idx) else {
+    /// Writes what is queued on connection `idx`; once the reply is out,
+    /// shuts our side and drains the client's to EOF.
+    pub fn flush(&mut self, registry: &Registry, idx: usize) {
+        let Some(Some(conn)) = self.conns.get_mut(idx) else {
             return;
         };
         while conn.sent < conn.out.len() {
@@ -236,8 +224,8 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    http.stats.io_errors += 1;
-                    self.http_close(idx);
+                    self.stats.io_errors += 1;
+                    self.close(registry, idx);
                     return;
                 }
             }
@@ -248,28 +236,22 @@ impl EventLoop {
             let _ = conn.stream.shutdown(std::net::Shutdown::Write);
             // Whatever the client sent past the head is read and dropped
             // until it closes (or HTTP_IDLE passes).
-            self.http_event_drain(idx);
+            let _ = self.read(registry, idx);
         }
     }
 
-    fn http_event_drain(&mut self, idx: usize) {
-        let _ = self.http_read(idx);
-    }
-
-    fn http_close(&mut self, idx: usize) {
-        let Some(http) = &mut self.http else { return };
-        if let Some(mut conn) = http.conns.get_mut(idx).and_then(Option::take) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+    fn close(&mut self, registry: &Registry, idx: usize) {
+        if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+            let _ = registry.deregister(&mut conn.stream);
             // A stale event for this slot finds it empty, or finds a newer
             // connection whose read then just returns WouldBlock.
         }
     }
 
     /// Closes connections that have taken longer than their idle limit.
-    pub(super) fn http_tick(&mut self, now: Instant) {
-        let Some(http) = &mut self.http else { return };
-        let limit = http.idle;
-        let idle: Vec<usize> = http
+    pub fn tick(&mut self, registry: &Registry, now: Instant) {
+        let limit = self.idle;
+        let idle: Vec<usize> = self
             .conns
             .iter()
             .enumerate()
@@ -279,50 +261,22 @@ impl EventLoop {
                     .map(|_| i)
             })
             .collect();
-        http.stats.idle_closed += idle.len() as u64;
+        self.stats.idle_closed += idle.len() as u64;
         for i in idle {
-            self.http_close(i);
+            self.close(registry, i);
         }
     }
 
-    /// The bytes answering one request.
-    fn http_reply(&mut self, route: Route, head: bool, now: Instant) -> Vec<u8> {
-        match route {
-            Route::Metrics => {
-                let (t0, cpu0) = (Instant::now(), thread_cpu_s());
-                let page = self.metrics_page(now);
-                let took = t0.elapsed();
-                let cpu = thread_cpu_s() - cpu0;
-                if let Some(http) = &mut self.http {
-                    let secs = took.as_secs_f64();
-                    http.stats.last_render_s = secs;
-                    http.stats.max_render_s = http.stats.max_render_s.max(secs);
-                    http.stats.last_render_cpu_s = cpu;
-                }
-                response(200, PROMETHEUS_TEXT, &page, head)
-            }
-            Route::Health => {
-                let (code, body) = self.health(now);
-                response(code, "application/json", &body, head)
-            }
-            Route::NotFound => {
-                if let Some(http) = &mut self.http {
-                    http.stats.not_found += 1;
-                }
-                response(
-                    404,
-                    "text/plain",
-                    "not found (try /metrics or /healthz)\n",
-                    head,
-                )
-            }
-            Route::BadMethod => response(405, "text/plain", "only GET and HEAD\n", head),
+    /// Queues `out`, the reply to the request [`Self::read`] returned.
+    pub fn answer(&mut self, idx: usize, out: Vec<u8>) {
+        if let Some(Some(conn)) = self.conns.get_mut(idx) {
+            conn.out = out;
         }
     }
 }
 
 /// CPU time of the calling thread, seconds.
-fn thread_cpu_s() -> f64 {
+pub(super) fn thread_cpu_s() -> f64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

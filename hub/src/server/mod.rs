@@ -1,46 +1,89 @@
 //! The I/O shell around the sans-IO planes: sockets, the mio loop, the
 //! console and admin interfaces.
 //!
-//! - [`Hub`]: binds everything ([`Hub::bind`]), then runs on the calling
-//!   thread ([`Hub::run`]) or its own ([`Hub::spawn`] → [`HubHandle`]).
-//! - `event_loop`: the loop and connection lifecycle; `accept`, `udp`:
-//!   the two input paths; `operate`: console/admin commands; `stats`: the
-//!   `stats` reply; `conn`: one TCP connection; `sockets`: socket2 setup;
-//!   `kernel`: drop counters and rlimits; `console`: the stdin thread.
+//! [`Hub`] binds everything ([`Hub::bind`]: opens and registers the
+//! sockets, opens the log, then `EventLoop::new`), then runs on the
+//! calling thread ([`Hub::run`]) or its own ([`Hub::spawn`] → [`HubHandle`]).
+//!
+//! ## Layout
+//!
+//! The loop holds a few parts that own their data, each with its own
+//! `impl` in its own file, and routes events between them and the planes:
+//!
+//! - `conns`: the connection table (slots, free list, ids, admin slots,
+//!   counts, insert/mark/reap); `conn`: one TCP connection's buffers.
+//! - `udp`: the UDP side (socket, `recvmmsg` buffers from `mmsg`, the
+//!   kernel's drop counters, the admission rules; classic mode only
+//!   observes its one datagram path) and the STATUS `Sink`.
+//! - `operator`: the operator side (console input, stdout/stderr from
+//!   `stdio`, classic mode's transcript, `history` queries and who asked).
+//!   A wave's origin travels with the wave in the control plane.
+//! - `http`: the `/metrics` listener and its connections.
+//! - `stats`: the loop's counters and the `stats` reply, built from a
+//!   `stats::Snapshot` of plain data and borrowed parts.
+//! - `listeners`: the device and admin listeners and the spare
+//!   descriptor shed connections with when descriptors run out.
+//! - `signals`, `console` (the stdin thread), `sockets` (socket2 setup),
+//!   `kernel` (drop counters, rlimits, bench
+//!   helpers), `stdio`, `mmsg`: leaves with one job each.
+//!
+//! `event_loop` owns the parts (`EventLoop::new`, `run`, dispatch, the
+//! tick, `apply`). The routing that needs several parts at once is split by
+//! input, each an `impl EventLoop` block: `tcp` (reading and framing
+//! connections), `accept`, `admin` (session timers and the cap, streamed
+//! `list`), `operate` (operator commands, wave tallies back to their
+//! origin), `monitor` (`list`/`get`/`history`, `/metrics`, `/healthz`).
+//!
+//! ## Import graph (which file may use which; no circle)
+//!
+//! ```text
+//! mod.rs     → event_loop, http, sockets, kernel, stdio, console, signals, admin (a const)
+//! tcp        → event_loop, conn            accept   → event_loop, conn
+//! admin      → event_loop, conn            operate  → event_loop, console
+//! monitor    → event_loop, http
+//! event_loop → conns, listeners, udp, operator, http, stats, signals, kernel
+//! udp        → mmsg, kernel, stats         stats    → http, stdio
+//! operator   → console, stdio              conns    → conn
+//! conn, console, http, kernel, listeners, mmsg, signals, sockets, stdio
+//!            → nothing in server/
+//! ```
+//!
+//! No part and no leaf uses `event_loop` or a routing file, and
+//! `event_loop` uses no routing file: their methods are found on
+//! `EventLoop` without an import.
 
 mod accept;
 mod admin;
 mod conn;
+mod conns;
 mod console;
 mod event_loop;
 mod http;
 pub mod kernel;
+mod listeners;
 mod mmsg;
 mod monitor;
 mod operate;
+mod operator;
 mod signals;
 pub mod sockets;
 mod stats;
 pub mod stdio;
+mod tcp;
 mod udp;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use mio::{Interest, Poll, Waker};
 
-use crate::classic::Classic;
 pub use crate::config::HubConfig;
-use crate::control::{ControlConfig, ControlPlane};
-use crate::data::DataPlane;
 use crate::eventlog::EventLog;
-use crate::limits::{FD_RESERVE, LISTEN_BACKLOG};
-use event_loop::{EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
+use crate::limits::LISTEN_BACKLOG;
+use event_loop::{Bound, EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
 pub use http::HttpStats;
 use sockets::BufSizes;
 pub use stats::ShellStats;
@@ -128,65 +171,21 @@ impl Hub {
                 format!("cannot open log file {}: {e}", cfg.log_file.display()),
             )
         })?;
-        let nofile = kernel::nofile_limit();
-        let fd_room = nofile.saturating_sub(FD_RESERVE).max(1) as usize;
-        let max_conns = match cfg.max_connections {
-            0 => fd_room,
-            n => n,
-        };
-        let control = ControlPlane::new(ControlConfig {
-            registration_deadline: cfg.registration_deadline,
-            ack_timeout: cfg.ack_timeout,
-            queue_cap: cfg.command_queue,
-            max_unsolicited_acks: cfg.max_unsolicited_acks,
-            ..ControlConfig::default()
-        });
         let (tcp_addr, udp_addr, admin_addr) = (
             listener.local_addr()?,
             udp.local_addr()?,
             admin.local_addr()?,
         );
-        let classic = cfg.classic.then(Classic::new);
-        let inner = EventLoop {
+        let bound = Bound {
             poll,
             waker,
-            listener: Some(listener),
-            admin: Some(admin),
+            listener,
+            admin,
             udp,
             udp_granted,
-            slots: Vec::new(),
-            free: Vec::new(),
-            ids: HashMap::new(),
-            next_id: 1,
-            control,
-            data: DataPlane::new(cfg.data()),
-            log,
-            max_conns,
-            device_conns: 0,
-            admin_conns: 0,
-            console: None,
-            admin_slots: Vec::new(),
-            out: stdio::Output::spawn(stdio::Stream::Stdout),
-            err: stdio::Output::spawn(stdio::Stream::Stderr),
-            stop: Arc::new(AtomicBool::new(false)),
-            waves: HashMap::new(),
-            actions: Vec::new(),
-            closing: Vec::new(),
-            again: Vec::new(),
-            stats: ShellStats::default(),
-            classic,
-            spare_fd: accept::spare_fd(),
-            recv_batch: mmsg::RecvBatch::new(),
-            accept_blocked: false,
-            started: Instant::now(),
-            signals: None,
-            kernel_stats: Default::default(),
-            recorder,
-            http: Some(http),
-            history_waits: HashMap::new(),
-            next_query: 1,
-            cfg,
+            http,
         };
+        let inner = EventLoop::new(cfg, bound, log, recorder);
         Ok(Hub {
             inner,
             tcp_addr,
@@ -215,12 +214,12 @@ impl Hub {
 
     /// The UDP receive buffer the kernel granted, in bytes.
     pub fn udp_rcvbuf_granted(&self) -> usize {
-        self.inner.udp_granted
+        self.inner.udp.granted()
     }
 
     /// The device connection cap in force.
     pub fn max_connections(&self) -> usize {
-        self.inner.max_conns
+        self.inner.conns.max_devices()
     }
 
     /// Setting this flag stops the loop within one tick (signal handlers
@@ -258,8 +257,8 @@ impl Hub {
                 self.udp_addr,
                 self.admin_addr,
                 self.inner.cfg.udp_rcvbuf,
-                self.inner.udp_granted,
-                self.inner.max_conns
+                self.inner.udp.granted(),
+                self.inner.conns.max_devices()
             ) + &format!(
                 "\nhub metrics=http://{}/metrics recorder={}",
                 self.metrics_addr,
@@ -279,13 +278,13 @@ impl Hub {
         if self.inner.cfg.console && stdio::stdin_is_background_tty() {
             // Reading the terminal would stop the hub (SIGTTIN).
             self.inner.stats.console_background = true;
-            self.inner.err.print(
+            self.inner.op.err.print(
                 "hub: started in the background of a terminal; the console is off (use the admin port)\n",
             );
         } else if self.inner.cfg.console {
             let (tx, rx) = crossbeam_channel::bounded(1024);
             console::spawn_stdin(tx, self.inner.waker.clone())?;
-            self.inner.console = Some(rx);
+            self.inner.op.console = Some(rx);
         }
         self.inner.run()
     }

@@ -1,13 +1,19 @@
 //! The monitoring side of the loop: `list`/`get`/`history` from the data
 //! plane's latest readings and the recorder, answers coming back from the
 //! recorder thread, the `/metrics` page and `/healthz`.
+//!
+//! Routing (`impl EventLoop`): reads the planes and the recorder; the
+//! metrics listener itself is `http.rs`'s [`HttpServer`](super::http::HttpServer),
+//! driven from here (accept, read a request, answer it, tick).
 
 use std::time::Instant;
 
 use serde_json::json;
 
-use super::event_loop::{EventLoop, Origin};
+use super::event_loop::EventLoop;
 use crate::control::Framing;
+use crate::control::Origin;
+use crate::metrics::http::{response, Route, PROMETHEUS_TEXT};
 use crate::metrics::{DeviceSample, Exposition};
 use crate::ops::inspect::{DeviceView, HistoryArgs, LatestView, ListEntry, RegistrationView};
 use crate::ops::Reply;
@@ -79,8 +85,7 @@ impl EventLoop {
         let Some(rec) = &self.recorder else {
             return Reply::Error("the recorder is off (--no-recorder)".into());
         };
-        let tag = self.next_query;
-        self.next_query += 1;
+        let tag = self.op.next_query_tag();
         let since_us = args
             .since
             .map_or(i64::MIN, |d| unix_us_now() - d.as_micros() as i64);
@@ -92,7 +97,7 @@ impl EventLoop {
         };
         match rec.query(q) {
             Ok(()) => {
-                self.history_waits.insert(tag, origin);
+                self.op.awaiting(tag, origin);
                 Reply::Deferred
             }
             Err(QueryRefused::Busy) => {
@@ -114,10 +119,10 @@ impl EventLoop {
                 },
                 Err(e) => Reply::Error(format!("history: {e}")),
             };
-            match self.history_waits.remove(&a.tag) {
-                Some(Origin::Console) => self.println(&reply.to_text()),
+            match self.op.answered(a.tag) {
+                Some(Origin::Console) => self.op.println(&reply.to_text()),
                 Some(Origin::Admin(id)) => {
-                    if let Some(&idx) = self.ids.get(&id) {
+                    if let Some(idx) = self.conns.slot_of(id) {
                         if reply.is_streamed() {
                             self.start_list(idx, reply.admin_lines(), now);
                         } else {
@@ -181,5 +186,75 @@ impl EventLoop {
             "reasons": reasons,
         });
         (if ok { 200 } else { 503 }, format!("{body}\n"))
+    }
+
+    /// New connections on the metrics port.
+    pub(super) fn http_accept(&mut self, now: Instant) {
+        if let Some(http) = &mut self.http {
+            if !http.accept(self.poll.registry(), now) {
+                self.accept_blocked = true;
+            }
+        }
+    }
+
+    /// A readable or writable event on HTTP connection `idx`: a whole
+    /// request is answered from the planes at once.
+    pub(super) fn http_event(&mut self, idx: usize, now: Instant) {
+        let Some(http) = &mut self.http else { return };
+        match http.read(self.poll.registry(), idx) {
+            Some(Ok(req)) => {
+                let out = self.http_reply(req.route, req.head, now);
+                if let Some(http) = &mut self.http {
+                    http.answer(idx, out);
+                }
+            }
+            Some(Err(())) => return,
+            None => {}
+        }
+        if let Some(http) = &mut self.http {
+            http.flush(self.poll.registry(), idx);
+        }
+    }
+
+    /// HTTP connections past their idle limit are closed.
+    pub(super) fn http_tick(&mut self, now: Instant) {
+        if let Some(http) = &mut self.http {
+            http.tick(self.poll.registry(), now);
+        }
+    }
+
+    /// The bytes answering one request.
+    fn http_reply(&mut self, route: Route, head: bool, now: Instant) -> Vec<u8> {
+        match route {
+            Route::Metrics => {
+                let (t0, cpu0) = (Instant::now(), super::http::thread_cpu_s());
+                let page = self.metrics_page(now);
+                let took = t0.elapsed();
+                let cpu = super::http::thread_cpu_s() - cpu0;
+                if let Some(http) = &mut self.http {
+                    let secs = took.as_secs_f64();
+                    http.stats.last_render_s = secs;
+                    http.stats.max_render_s = http.stats.max_render_s.max(secs);
+                    http.stats.last_render_cpu_s = cpu;
+                }
+                response(200, PROMETHEUS_TEXT, &page, head)
+            }
+            Route::Health => {
+                let (code, body) = self.health(now);
+                response(code, "application/json", &body, head)
+            }
+            Route::NotFound => {
+                if let Some(http) = &mut self.http {
+                    http.stats.not_found += 1;
+                }
+                response(
+                    404,
+                    "text/plain",
+                    "not found (try /metrics or /healthz)\n",
+                    head,
+                )
+            }
+            Route::BadMethod => response(405, "text/plain", "only GET and HEAD\n", head),
+        }
     }
 }

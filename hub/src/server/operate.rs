@@ -1,10 +1,16 @@
 //! Carrying out operator commands from the console and the admin port, and
 //! routing a wave's final tally back to whoever started it.
+//!
+//! Routing (`impl EventLoop`): a `send` goes to the control plane with its
+//! [`Origin`], which the wave carries and hands back in `Action::WaveDone`
+//! ([`EventLoop::wave_done`]); the console's channel, stdout and classic
+//! mode are the operator side's (`operator.rs`).
 
 use std::time::Instant;
 
 use super::console::ConsoleInput;
-use super::event_loop::{EventLoop, Origin};
+use super::event_loop::EventLoop;
+use crate::control::Origin;
 use crate::control::{Target, WaveReport};
 use crate::limits::MAX_ADMIN_LINE;
 use crate::ops::{OpCommand, Reply};
@@ -21,18 +27,22 @@ impl EventLoop {
     fn execute(&mut self, op: OpCommand, origin: Origin, now: Instant) -> Reply {
         match op {
             OpCommand::Send { target, command } => {
-                let (wave, reached, refused) = self.control.submit_counted(now, &target, command);
+                let (wave, reached, refused) =
+                    self.control
+                        .submit_from(now, &target, command, Some(origin));
                 if let (Target::Device(name), 0) = (&target, reached) {
+                    // The error is the answer: no tally follows.
+                    self.control.disown(wave);
                     return Reply::Error(format!("unknown device '{name}'"));
                 }
                 if let (Target::Device(name), 1) = (&target, refused) {
                     // The wave is already done (failed); its tally is moot.
+                    self.control.disown(wave);
                     return Reply::Error(format!(
                         "device '{name}' has {} commands queued; command refused",
                         self.cfg.command_queue
                     ));
                 }
-                self.waves.insert(wave, origin);
                 Reply::Sent {
                     wave,
                     reached,
@@ -68,13 +78,14 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn wave_done(&mut self, report: WaveReport, now: Instant) {
-        match self.waves.remove(&report.id) {
-            Some(Origin::Console) if self.classic.is_none() => {
-                self.println(&Reply::WaveDone(report).to_text());
+    /// A wave finished: its tally goes to whoever asked for it.
+    pub(super) fn wave_done(&mut self, report: WaveReport, origin: Option<Origin>, now: Instant) {
+        match origin {
+            Some(Origin::Console) if self.op.classic.is_none() => {
+                self.op.println(&Reply::WaveDone(report).to_text());
             }
             Some(Origin::Admin(id)) => {
-                if let Some(&idx) = self.ids.get(&id) {
+                if let Some(idx) = self.conns.slot_of(id) {
                     let mut text = Reply::WaveDone(report).to_json().to_string();
                     text.push('\n');
                     self.send_to(idx, text.as_bytes(), now);
@@ -86,7 +97,7 @@ impl EventLoop {
 
     /// Lines typed on the console (stdin thread → channel → waker).
     pub(super) fn console_lines(&mut self, now: Instant) {
-        let Some(rx) = self.console.clone() else {
+        let Some(rx) = self.op.console.clone() else {
             return;
         };
         while let Ok(input) = rx.try_recv() {
@@ -94,16 +105,16 @@ impl EventLoop {
                 ConsoleInput::Line(l) => l,
                 ConsoleInput::TooLong(n) => {
                     self.stats.console_lines_refused += 1;
-                    self.println(&format!(
+                    self.op.println(&format!(
                         "error: line of {n} bytes is longer than {MAX_ADMIN_LINE}; refused"
                     ));
                     continue;
                 }
             };
-            if let Some(classic) = &mut self.classic {
+            if let Some(classic) = &mut self.op.classic {
                 let input = classic.on_operator(&line);
                 let text = input.text.clone();
-                self.out.print(&text);
+                self.op.out.print(&text);
                 if let Some(name) = input.quit {
                     self.control.quit(now, &name);
                 }
@@ -113,29 +124,12 @@ impl EventLoop {
             } else {
                 let reply = self.operate(&line, Origin::Console, now);
                 if !matches!(reply, Reply::Deferred) {
-                    self.println(&reply.to_text());
+                    self.op.println(&reply.to_text());
                 }
             }
+            // Apply point (b): see `EventLoop::apply`.
             self.apply(now);
         }
-        self.check_console_output();
-    }
-
-    /// One line to stdout through the bounded queue.
-    pub(super) fn println(&self, text: &str) {
-        let mut s = String::with_capacity(text.len() + 1);
-        s.push_str(text);
-        s.push('\n');
-        self.out.print(&s);
-    }
-
-    /// Stdout failed (EPIPE): the console goes off, once, and says so on
-    /// stderr; the hub goes on.
-    pub(super) fn check_console_output(&mut self) {
-        if self.out.is_closed() && self.console.is_some() {
-            self.console = None;
-            self.err
-                .print("hub: stdout is closed; the console is off (the admin port still works)\n");
-        }
+        self.op.check_console_output();
     }
 }

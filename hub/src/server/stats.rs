@@ -1,21 +1,21 @@
-//! The `stats` reply: the counters of both planes, the event loop's own,
-//! the log writer's, the kernel's drop counter and ACK RTT percentiles.
-
-use std::time::Instant;
+//! The `stats` reply: the counters of both planes, the event loop's own
+//! ([`ShellStats`]), the log writer's, the kernel's drop counters and ACK
+//! RTT percentiles.
+//!
+//! A leaf: [`Snapshot`] is built from plain data and borrowed parts by the
+//! loop, so this file uses none of the shell's other files but `stdio` and
+//! `http` (for their counter types).
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::event_loop::EventLoop;
-use super::kernel;
-
-/// How long the kernel's drop counters in `stats` may be reused.
-pub const KERNEL_STATS_TTL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// The kernel's counters as last read: when, per-socket drops, system-wide
-/// receive-buffer errors.
-pub type KernelStats = std::cell::Cell<Option<(Instant, Option<u64>, Option<u64>)>>;
+use super::http::HttpStats;
+use super::stdio::Output;
+use crate::control::ControlPlane;
+use crate::data::DataPlane;
+use crate::eventlog::EventLog;
+use crate::recorder::Recorder;
 
 /// Counters kept by the event loop itself.
 #[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
@@ -65,55 +65,54 @@ pub fn percentiles(h: &Histogram<u64>) -> Value {
     })
 }
 
-impl EventLoop {
-    /// The kernel's drop counters, read from /proc at most every
-    /// [`KERNEL_STATS_TTL`]: /proc/net/udp lists every UDP socket of the
-    /// machine, so reading it per `stats` would let a burst of `stats`
-    /// lines cost the loop milliseconds each.
-    fn kernel_drops(&self, now: Instant) -> (Option<u64>, Option<u64>) {
-        if let Some((at, d, s)) = self.kernel_stats.get() {
-            if now.saturating_duration_since(at) < KERNEL_STATS_TTL {
-                return (d, s);
-            }
-        }
-        let (d, s) = (
-            kernel::udp_drops(&self.udp),
-            kernel::snmp_udp_rcvbuf_errors(),
-        );
-        self.kernel_stats.set(Some((now, d, s)));
-        (d, s)
-    }
+/// Everything the `stats` reply reads, borrowed for one reply.
+pub(super) struct Snapshot<'a> {
+    pub uptime_s: f64,
+    pub connections: usize,
+    pub max_connections: usize,
+    pub admin_sessions: usize,
+    pub control: &'a ControlPlane,
+    pub data: &'a DataPlane,
+    pub udp_rcvbuf_granted: usize,
+    /// Per-socket drops and system-wide receive-buffer errors.
+    pub kernel_drops: (Option<u64>, Option<u64>),
+    pub shell: &'a ShellStats,
+    pub log: &'a EventLog,
+    pub out: &'a Output,
+    pub err: &'a Output,
+    /// Signals ignored (`None`: the hub does not handle signals).
+    pub signals_ignored: Option<u64>,
+    pub recorder: Option<&'a Recorder>,
+    pub http: Option<&'a HttpStats>,
+}
 
-    pub(super) fn stats_json(&self, now: Instant) -> Value {
-        let kernel_drops = self.kernel_drops(now);
+impl Snapshot<'_> {
+    pub fn to_json(&self) -> Value {
         let c = self.control.stats();
         let mut v = json!({
-            "uptime_s": now.saturating_duration_since(self.started).as_secs_f64(),
-            "connections": self.device_conns,
-            "max_connections": self.max_conns,
-            "admin_sessions": self.admin_conns,
+            "uptime_s": self.uptime_s,
+            "connections": self.connections,
+            "max_connections": self.max_connections,
+            "admin_sessions": self.admin_sessions,
             "registered": self.control.registered(),
             "udp": self.data.stats(),
-            "udp_rcvbuf_granted": self.udp_granted,
-            "udp_rcvbuf_drops": kernel_drops.0,
-            "snmp_udp_rcvbuf_errors": kernel_drops.1,
-            "loop": self.stats,
+            "udp_rcvbuf_granted": self.udp_rcvbuf_granted,
+            "udp_rcvbuf_drops": self.kernel_drops.0,
+            "snmp_udp_rcvbuf_errors": self.kernel_drops.1,
+            "loop": self.shell,
             "log": self.log.stats(),
             "stdout": self.out.stats(),
             "stderr": self.err.stats(),
             "ack_rtt_us": percentiles(self.control.ack_rtt()),
         });
-        if let Some(sig) = &self.signals {
-            v["loop"]["signals_ignored"] = sig
-                .ignored
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .into();
+        if let Some(n) = self.signals_ignored {
+            v["loop"]["signals_ignored"] = n.into();
         }
-        if let Some(r) = &self.recorder {
+        if let Some(r) = self.recorder {
             v["recorder"] = json!(r.stats());
         }
-        if let Some(h) = &self.http {
-            v["http"] = json!(h.stats);
+        if let Some(h) = self.http {
+            v["http"] = json!(h);
         }
         // The control counters sit at the top level (registrations, acks…).
         if let (Value::Object(top), Ok(Value::Object(ctl))) = (&mut v, serde_json::to_value(c)) {
