@@ -296,6 +296,7 @@ fn a_udp_port_in_use_is_refused() {
     let dir = std::env::temp_dir().join(format!("hub-udp-in-use-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .current_dir(&dir)
         .args(["--tcp-port", "0", "--admin-port", "0", "--no-console"])
         .args(["--udp-port", &port])
         .arg("--log-file")

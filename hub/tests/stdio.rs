@@ -35,7 +35,10 @@ fn addr_after(text: &str, key: &str) -> SocketAddr {
 fn raw_hub(name: &str, args: &[&str]) -> RawHub {
     let dir = std::env::temp_dir().join(format!("hubstdio-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // The scratch directory is the working directory: the default
+    // recorder file lands there, never in the source tree.
     let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .current_dir(&dir)
         .args(["--tcp-port", "0", "--udp-port", "0", "--admin-port", "0"])
         .arg("--log-file")
         .arg(dir.join("log.txt"))
@@ -226,6 +229,7 @@ while True:
     sys.stdout.flush()
 "#;
     let mut child = Command::new(python)
+        .current_dir(&dir)
         .arg("-c")
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_hub"))
