@@ -121,6 +121,12 @@ fn an_undrained_stdout_never_stalls_the_loop() {
     eventually(|| (stats(hub.addrs)["stdout"]["dropped"].as_u64() > Some(0)).then_some(()))
         .expect("stdout text dropped and counted");
     let _stdin = writer.join().unwrap();
+    // 3000 lines ran 64 a turn, with the admin port and devices between.
+    let spent = eventually(|| {
+        let n = stats(hub.addrs)["loop"]["console_budget_spent"].as_u64()?;
+        (n >= 3000 / 64).then_some(n)
+    });
+    assert!(spent.is_some(), "console lines not run in budgeted turns");
     assert_serves_addrs(hub.addrs, "After");
     probe.finish();
     drop(hub.stdout.take());

@@ -9,11 +9,14 @@
 use std::time::Instant;
 
 use super::console::ConsoleInput;
-use super::event_loop::EventLoop;
+use super::event_loop::{EventLoop, WAKER};
 use crate::control::Origin;
 use crate::control::{Target, WaveReport};
 use crate::limits::MAX_ADMIN_LINE;
 use crate::ops::{OpCommand, Reply};
+
+/// Console lines run per turn of the loop; the rest wait for the next.
+pub const CONSOLE_BUDGET: usize = 64;
 
 impl EventLoop {
     /// Parses and runs one operator line.
@@ -100,7 +103,18 @@ impl EventLoop {
         let Some(rx) = self.op.console.clone() else {
             return;
         };
-        while let Ok(input) = rx.try_recv() {
+        for taken in 0.. {
+            if taken == CONSOLE_BUDGET {
+                // The rest wait for the next turn (the waker raises no new
+                // edge for lines already queued): devices, the admin port
+                // and UDP get their turn between console batches.
+                self.again.push(WAKER);
+                self.stats.console_budget_spent += 1;
+                break;
+            }
+            let Ok(input) = rx.try_recv() else {
+                break;
+            };
             let line = match input {
                 ConsoleInput::Line(l) => l,
                 ConsoleInput::TooLong(n) => {

@@ -49,6 +49,9 @@ pub struct ShellStats {
     pub admin_oversize_lines: u64,
     /// Console lines over the cap, refused unrun.
     pub console_lines_refused: u64,
+    /// Turns that ran [`CONSOLE_BUDGET`](super::operate::CONSOLE_BUDGET)
+    /// console lines and left the rest for the next turn.
+    pub console_budget_spent: u64,
     /// Started in the background of a terminal: no console.
     pub console_background: bool,
 }
