@@ -39,6 +39,10 @@ use crate::protocol::{Command, DeviceMsg};
 /// command grows it once).
 const COMMAND_BYTES: usize = 32;
 
+/// Spent send buffers kept for reuse: enough for a wave's worth in flight
+/// through one turn of the loop, bounded whatever the shell hands back.
+pub const SPARE_BUFFERS: usize = 1024;
+
 /// Timeouts and caps of the control plane.
 #[derive(Debug, Clone)]
 pub struct ControlConfig {
@@ -114,6 +118,9 @@ pub struct ControlPlane {
     stats: ControlStats,
     ack_rtt: Histogram<u64>,
     actions: Vec<Action>,
+    /// Spent `Action::Send` buffers handed back by the shell
+    /// ([`ControlPlane::recycle`]), at most [`SPARE_BUFFERS`].
+    spare: Vec<Vec<u8>>,
     /// Devices with folded UNEXPECTED_ACKs, and when their line is due.
     folds: VecDeque<(Instant, Name)>,
     /// Registration deadlines, in connection order.
@@ -133,6 +140,7 @@ impl ControlPlane {
             stats: ControlStats::default(),
             ack_rtt: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             actions: Vec::new(),
+            spare: Vec::new(),
             folds: VecDeque::new(),
             reg_deadlines: VecDeque::new(),
             ack_deadlines: VecDeque::new(),
@@ -140,6 +148,16 @@ impl ControlPlane {
     }
 
     /// Moves the pending actions into `out` (which should be empty).
+    /// Hands back the bytes of an [`Action::Send`] once they are queued on
+    /// the connection, so the next command reuses the buffer instead of
+    /// allocating one.
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && bytes.capacity() <= 4 * COMMAND_BYTES {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
+    }
+
     pub fn take_actions(&mut self, out: &mut Vec<Action>) {
         std::mem::swap(&mut self.actions, out);
     }
@@ -598,8 +616,11 @@ impl ControlPlane {
             return;
         };
         p.sent_at = Some(now);
-        // One allocation, sized for the longest command and its terminator.
-        let mut bytes = Vec::with_capacity(COMMAND_BYTES);
+        // A spent buffer if the shell gave one back, else one sized for the
+        // longest usual command and its terminator.
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.clear();
+        bytes.reserve(COMMAND_BYTES);
         let _ = write!(bytes, "{}", p.command);
         bytes.extend_from_slice(dev.framing.terminator());
         let conn = dev.conn;

@@ -353,6 +353,7 @@ impl EventLoop {
                         if let Some(idx) = self.conns.slot_of(conn) {
                             self.send_to(idx, &bytes, now);
                         }
+                        self.control.recycle(bytes);
                     }
                     Action::Close { conn } => {
                         if let Some(idx) = self.conns.slot_of(conn) {
