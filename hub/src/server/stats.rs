@@ -6,15 +6,15 @@
 //! loop, so this file uses none of the shell's other files but `stdio` and
 //! `http` (for their counter types).
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::http::HttpStats;
 use super::stdio::Output;
 use crate::control::ControlPlane;
 use crate::data::DataPlane;
 use crate::eventlog::EventLog;
+use crate::ops::wire::{HubStats, LoopStats, Percentiles};
 use crate::recorder::Recorder;
 
 /// Counters kept by the event loop itself.
@@ -56,18 +56,6 @@ pub struct ShellStats {
     pub console_background: bool,
 }
 
-/// p50…max of a microsecond histogram.
-pub fn percentiles(h: &Histogram<u64>) -> Value {
-    json!({
-        "p50": h.value_at_quantile(0.50),
-        "p90": h.value_at_quantile(0.90),
-        "p99": h.value_at_quantile(0.99),
-        "p999": h.value_at_quantile(0.999),
-        "max": h.max(),
-        "count": h.len(),
-    })
-}
-
 /// Everything the `stats` reply reads, borrowed for one reply.
 pub(super) struct Snapshot<'a> {
     pub uptime_s: f64,
@@ -90,37 +78,35 @@ pub(super) struct Snapshot<'a> {
 }
 
 impl Snapshot<'_> {
+    /// The `stats` object, typed ([`HubStats`] is what the admin port
+    /// sends and what loadgen and the tests read back).
+    pub fn to_stats(&self) -> HubStats {
+        HubStats {
+            uptime_s: self.uptime_s,
+            connections: self.connections as u64,
+            max_connections: self.max_connections as u64,
+            admin_sessions: self.admin_sessions as u64,
+            registered: self.control.registered() as u64,
+            udp: self.data.stats().clone(),
+            udp_rcvbuf_granted: self.udp_rcvbuf_granted as u64,
+            udp_rcvbuf_drops: self.kernel_drops.0,
+            snmp_udp_rcvbuf_errors: self.kernel_drops.1,
+            event_loop: LoopStats {
+                shell: self.shell.clone(),
+                signals_ignored: self.signals_ignored,
+            },
+            log: self.log.stats(),
+            stdout: self.out.stats(),
+            stderr: self.err.stats(),
+            ack_rtt_us: Percentiles::of(self.control.ack_rtt()),
+            recorder: self.recorder.map(|r| r.stats()),
+            http: self.http.cloned(),
+            control: self.control.stats().clone(),
+        }
+    }
+
+    /// [`to_stats`](Self::to_stats) as JSON (for `/metrics`, which walks it).
     pub fn to_json(&self) -> Value {
-        let c = self.control.stats();
-        let mut v = json!({
-            "uptime_s": self.uptime_s,
-            "connections": self.connections,
-            "max_connections": self.max_connections,
-            "admin_sessions": self.admin_sessions,
-            "registered": self.control.registered(),
-            "udp": self.data.stats(),
-            "udp_rcvbuf_granted": self.udp_rcvbuf_granted,
-            "udp_rcvbuf_drops": self.kernel_drops.0,
-            "snmp_udp_rcvbuf_errors": self.kernel_drops.1,
-            "loop": self.shell,
-            "log": self.log.stats(),
-            "stdout": self.out.stats(),
-            "stderr": self.err.stats(),
-            "ack_rtt_us": percentiles(self.control.ack_rtt()),
-        });
-        if let Some(n) = self.signals_ignored {
-            v["loop"]["signals_ignored"] = n.into();
-        }
-        if let Some(r) = self.recorder {
-            v["recorder"] = json!(r.stats());
-        }
-        if let Some(h) = self.http {
-            v["http"] = json!(h);
-        }
-        // The control counters sit at the top level (registrations, acks…).
-        if let (Value::Object(top), Ok(Value::Object(ctl))) = (&mut v, serde_json::to_value(c)) {
-            top.extend(ctl);
-        }
-        v
+        serde_json::to_value(self.to_stats()).unwrap_or(Value::Null)
     }
 }
