@@ -44,6 +44,15 @@ pub(super) const UDP: Token = Token(1);
 pub(super) const ADMIN: Token = Token(2);
 pub(super) const WAKER: Token = Token(3);
 pub(super) const SIGNAL: Token = Token(4);
+/// Polled again (with no I/O behind it) while [`SEND_BUDGET`] left
+/// actions for the next turn.
+pub(super) const DEFERRED: Token = Token(6);
+
+/// Commands (and other lines to devices) written per turn of the loop. A
+/// wave to 19,800 devices goes out over about 20 turns, with the UDP
+/// socket and every connection served between, instead of in one turn that
+/// leaves the receive buffer to overflow.
+pub const SEND_BUDGET: usize = 1024;
 
 /// Longest sleep with no deadline due: what an idle hub costs is one
 /// wake-up a second, whatever it tracks.
@@ -90,6 +99,9 @@ pub struct EventLoop {
     /// The control plane's actions, taken in [`Self::apply`] (kept to reuse
     /// its buffer).
     actions: Vec<Action>,
+    /// Actions past this turn's [`SEND_BUDGET`], carried out first on the
+    /// next turn, in order.
+    deferred: std::collections::VecDeque<Action>,
     /// Tokens to poll again at once (a read budget ran out).
     pub(super) again: Vec<Token>,
     pub(super) stats: ShellStats,
@@ -141,6 +153,7 @@ impl EventLoop {
             log,
             stop: Arc::new(AtomicBool::new(false)),
             actions: Vec::new(),
+            deferred: std::collections::VecDeque::new(),
             again: Vec::new(),
             stats: ShellStats::default(),
             accept_blocked: false,
@@ -247,6 +260,8 @@ impl EventLoop {
                 self.recorder_answers(now);
             }
             SIGNAL => self.on_signals(now),
+            // Nothing to read: `on_event` applies what the budget deferred.
+            DEFERRED => {}
             METRICS => self.http_accept(now),
             Token(t) if t >= HTTP_FIRST => self.http_event(t - HTTP_FIRST, now),
             Token(t) if r != Readiness::None => {
@@ -332,45 +347,70 @@ impl EventLoop {
         }
     }
 
-    /// Carries out the planes' actions until none are left.
+    /// Carries out the planes' actions until none are left, or until
+    /// [`SEND_BUDGET`] lines to devices were written this call: the rest
+    /// wait, in order, for the next turn (see [`DEFERRED`]), and actions
+    /// the plane adds meanwhile queue behind them.
     ///
     /// Called at four named points only: (a) at the end of each event
     /// ([`Self::on_event`]); (b) after each operator line, admin or
     /// console, so its effects precede the next line's reply; (c) after the
-    /// tick, at the end of each turn; (d) at shutdown. Everything else only
-    /// queues actions in the control plane.
+    /// tick, at the end of each turn; (d) at shutdown, without a budget.
+    /// Everything else only queues actions in the control plane.
     pub(super) fn apply(&mut self, now: Instant) {
+        self.apply_within(now, SEND_BUDGET);
+    }
+
+    fn apply_within(&mut self, now: Instant, budget: usize) {
+        let mut sent = 0;
         loop {
-            let mut actions = std::mem::take(&mut self.actions);
-            self.control.take_actions(&mut actions);
-            if actions.is_empty() {
+            if self.deferred.is_empty() {
+                let mut actions = std::mem::take(&mut self.actions);
+                self.control.take_actions(&mut actions);
+                self.deferred.extend(actions.drain(..));
                 self.actions = actions;
-                return;
-            }
-            for action in actions.drain(..) {
-                match action {
-                    Action::Send { conn, bytes } => {
-                        if let Some(idx) = self.conns.slot_of(conn) {
-                            self.send_to(idx, &bytes, now);
-                        }
-                        self.control.recycle(bytes);
-                    }
-                    Action::Close { conn } => {
-                        if let Some(idx) = self.conns.slot_of(conn) {
-                            self.conns.mark_closing(idx);
-                        }
-                    }
-                    Action::Log(event) => {
-                        if let Some(c) = &mut self.op.classic {
-                            let text = c.on_event(&event);
-                            self.op.out.print(&text);
-                        }
-                        self.log.event(event);
-                    }
-                    Action::WaveDone { report, origin } => self.wave_done(report, origin, now),
+                if self.deferred.is_empty() {
+                    return;
                 }
             }
-            self.actions = actions;
+            while let Some(action) = self.deferred.pop_front() {
+                if matches!(action, Action::Send { .. }) {
+                    if sent == budget {
+                        self.deferred.push_front(action);
+                        self.stats.send_budget_spent += 1;
+                        if !self.again.contains(&DEFERRED) {
+                            self.again.push(DEFERRED);
+                        }
+                        return;
+                    }
+                    sent += 1;
+                }
+                self.carry_out(action, now);
+            }
+        }
+    }
+
+    fn carry_out(&mut self, action: Action, now: Instant) {
+        match action {
+            Action::Send { conn, bytes } => {
+                if let Some(idx) = self.conns.slot_of(conn) {
+                    self.send_to(idx, &bytes, now);
+                }
+                self.control.recycle(bytes);
+            }
+            Action::Close { conn } => {
+                if let Some(idx) = self.conns.slot_of(conn) {
+                    self.conns.mark_closing(idx);
+                }
+            }
+            Action::Log(event) => {
+                if let Some(c) = &mut self.op.classic {
+                    let text = c.on_event(&event);
+                    self.op.out.print(&text);
+                }
+                self.log.event(event);
+            }
+            Action::WaveDone { report, origin } => self.wave_done(report, origin, now),
         }
     }
 
@@ -378,8 +418,8 @@ impl EventLoop {
         let now = Instant::now();
         self.listeners.close();
         self.control.shutdown(now);
-        // Apply point (d): the last ERRORs, closes and log lines.
-        self.apply(now);
+        // Apply point (d): the last ERRORs, closes and log lines, all now.
+        self.apply_within(now, usize::MAX);
         for conn in self.conns.iter_mut() {
             let _ = conn.flush();
         }

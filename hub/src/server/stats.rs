@@ -52,6 +52,9 @@ pub struct ShellStats {
     /// Turns that ran [`CONSOLE_BUDGET`](super::operate::CONSOLE_BUDGET)
     /// console lines and left the rest for the next turn.
     pub console_budget_spent: u64,
+    /// Turns that wrote [`SEND_BUDGET`](super::event_loop::SEND_BUDGET)
+    /// lines to devices and left the rest for the next turn.
+    pub send_budget_spent: u64,
     /// Started in the background of a terminal: no console.
     pub console_background: bool,
 }
