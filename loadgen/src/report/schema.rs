@@ -31,6 +31,7 @@ use crate::report::evidence::Samples;
 use crate::report::histo::{Kind, Latencies, LatencySummary};
 use crate::report::outage::OutageSummary;
 use crate::report::timeline::Sample;
+use crate::shard::set::SetSummary;
 use crate::shard::start::StartInfo;
 use crate::shard::ShardInfo;
 
@@ -76,6 +77,29 @@ pub struct Report {
     pub breaches: Vec<String>,
     /// No check failed the run.
     pub ok: bool,
+    /// A merged shard set: which indices it holds and lacks (absent in a
+    /// run's own report, and in merges of hand-started generators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<SetSummary>,
+    /// A merged report's inputs (absent in a run's own report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<MergedFrom>>,
+}
+
+/// One input of a merged report, as `merged_from` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    /// The input's path, as given to `loadgen merge`.
+    pub file: String,
+    pub seed: u64,
+    pub start_time: String,
+    pub command_line: Vec<String>,
+    pub first_id: u64,
+    pub devices: u32,
+    /// Its shard index (`null` unsharded).
+    pub shard: Option<u32>,
+    pub run_id: Option<String>,
+    pub start: Option<StartInfo>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -482,6 +506,8 @@ impl Report {
             checks: Vec::new(),
             breaches: Vec::new(),
             ok: false,
+            shards: None,
+            merged_from: None,
         };
         r.checks = checks::evaluate(&r, i.cfg);
         r.breaches = r
@@ -585,7 +611,14 @@ mod tests {
             let r = crate::report::fixture::report(args);
             let text = serde_json::to_string_pretty(&r).unwrap();
             let back: Report = serde_json::from_str(&text).unwrap();
-            assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+            let again = serde_json::to_string_pretty(&back).unwrap();
+            let diff = text.lines().zip(again.lines()).position(|(a, b)| a != b);
+            assert!(
+                again == text,
+                "differs from line {:?}: {:?}",
+                diff.map(|i| i + 1),
+                diff.map(|i| (text.lines().nth(i), again.lines().nth(i)))
+            );
             assert_eq!(back.config, r.config);
             assert_eq!(back.commands.wave_list[0].elapsed_us, 4321);
             assert_eq!(back.latency_us, r.latency_us);
@@ -627,14 +660,20 @@ mod tests {
         let bench = files.len();
         crate::report::fixture::committed_reports(&root.join("tests/fixtures"), &mut files);
         let mut versions = std::collections::BTreeSet::new();
+        let mut merged_sets = 0;
         for p in &files {
             let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
             let r: Report = serde_json::from_value(v.clone())
                 .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             versions.insert(r.schema_version);
+            if r.shards.is_some() && r.merged_from.as_ref().is_some_and(|m| m.len() >= 2) {
+                merged_sets += 1;
+            }
             agree(&v, &serde_json::to_value(&r).unwrap(), "", p);
         }
         assert!(bench >= 100, "only {bench} reports under bench-results");
         assert_eq!(versions.into_iter().collect::<Vec<_>>(), [1, 2]);
+        // 17 merged shard sets under bench-results, two merge fixtures.
+        assert!(merged_sets >= 19, "{merged_sets} merged shard sets");
     }
 }

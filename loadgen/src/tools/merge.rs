@@ -58,9 +58,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::config::{Pace, Target};
+use crate::report::checks::Check;
 use crate::report::histo::{decode_histogram, LatencySummary};
-use crate::report::Report;
-use crate::shard::start::StartInfo;
+use crate::report::{MergedFrom, Report};
 use crate::tools::reportfile::{at, load_report, typed, FileError};
 
 /// `config` keys that legitimately differ between the parts of one load.
@@ -348,20 +348,6 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     merge_set(docs, false)
 }
 
-/// One input as `merged_from` lists it.
-#[derive(Serialize)]
-struct MergedFrom<'a> {
-    file: &'a str,
-    seed: u64,
-    start_time: &'a str,
-    command_line: &'a [String],
-    first_id: u64,
-    devices: u32,
-    shard: Option<u32>,
-    run_id: Option<&'a str>,
-    start: Option<&'a StartInfo>,
-}
-
 fn value(v: impl Serialize) -> Result<Value, MergeError> {
     serde_json::to_value(v).map_err(|e| shape(e.to_string()))
 }
@@ -512,9 +498,10 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
     let mut checks = Vec::new();
     for (n, r) in &reports {
         for c in &r.checks {
-            let mut c = value(c)?;
-            c["file"] = json!(n);
-            checks.push(c);
+            checks.push(value(Check {
+                file: Some(n.clone()),
+                ..c.clone()
+            })?);
         }
     }
     m["checks"] = Value::Array(checks);
@@ -522,15 +509,15 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
     let from: Vec<MergedFrom> = reports
         .iter()
         .map(|(n, r)| MergedFrom {
-            file: n,
+            file: n.clone(),
             seed: r.run.seed,
-            start_time: &r.run.start_time,
-            command_line: &r.run.command_line,
+            start_time: r.run.start_time.clone(),
+            command_line: r.run.command_line.clone(),
             first_id: r.config.first_id,
             devices: r.config.devices,
             shard: r.shard.as_ref().map(|s| s.index),
-            run_id: r.run.run_id.as_deref(),
-            start: r.run.start.as_ref(),
+            run_id: r.run.run_id.clone(),
+            start: r.run.start.clone(),
         })
         .collect();
     m["merged_from"] = value(from)?;
