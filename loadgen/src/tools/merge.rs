@@ -788,6 +788,16 @@ mod tests {
         }
     }
 
+    /// Each key allowed to differ is a field of the typed config (a
+    /// renamed field would otherwise leave a dead entry here).
+    #[test]
+    fn every_key_that_may_differ_is_a_config_field() {
+        let cfg = serde_json::to_value(crate::report::fixture::config(&[])).unwrap();
+        for k in MAY_DIFFER {
+            assert!(cfg.get(k).is_some(), "{k} is not a RunConfig field");
+        }
+    }
+
     #[test]
     fn one_report_is_not_a_merge() {
         assert!(matches!(
