@@ -222,7 +222,9 @@ pub struct RunArgs {
 }
 
 /// `--summary`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SummaryMode {
     /// Checks, devices, datagram fates, rates, latencies and a verdict.

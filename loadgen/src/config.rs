@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::RunArgs;
 use hub::limits::{MAX_CYCLE_LEN, MAX_IDENT, MAX_INTERVAL_SECS};
@@ -52,7 +52,7 @@ fn bad(msg: impl Into<String>) -> ConfigError {
 }
 
 /// Where the hub is.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Target {
     /// Start the hub library on its own thread, free loopback ports.
@@ -65,7 +65,7 @@ pub enum Target {
 }
 
 /// Where the embedded hub's recorder writes.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]
 pub enum HubRecorder {
     /// A file in the temp directory, removed after the run.
@@ -77,7 +77,7 @@ pub enum HubRecorder {
 }
 
 /// How devices pace their datagrams.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Pace {
     /// Send a cycle, wait for STATUS (or the timeout), wait the interval.
@@ -86,8 +86,11 @@ pub enum Pace {
     OpenLoop { rate: f64 },
 }
 
-/// Everything a run needs, validated.
-#[derive(Debug, Clone, Serialize)]
+/// Everything a run needs, validated. It reads back from a report's
+/// `config` too: fields newer than the oldest reports this build reads
+/// carry `#[serde(default)]` (an older run had no such flag: empty, off,
+/// 0 ms, `text`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub devices: u32,
     pub prefix: String,
@@ -96,28 +99,30 @@ pub struct RunConfig {
     pub id_width: usize,
     pub types: Vec<String>,
     pub cycle_len: u32,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub status_timeout: Duration,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub interval: Duration,
     pub pace: Pace,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub duration: Duration,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub warmup: Duration,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub drain: Duration,
     pub connect_rate: f64,
     pub threads: usize,
-    #[serde(serialize_with = "ser_opt_ms")]
+    #[serde(default, serialize_with = "ser_opt_ms", deserialize_with = "de_opt_ms")]
     pub command_every: Option<Duration>,
     pub set_interval: u32,
-    #[serde(serialize_with = "ser_opt_ms")]
+    #[serde(default, serialize_with = "ser_opt_ms", deserialize_with = "de_opt_ms")]
     pub kick_every: Option<Duration>,
     pub loss: f64,
     pub seed: u64,
     pub target: Target,
-    /// Where the embedded hub records readings (ignored for an external hub).
+    /// Where the embedded hub records readings (ignored for an external hub;
+    /// `off` in reports from before the embedded hub had a recorder).
+    #[serde(default = "HubRecorder::off")]
     pub hub_recorder: HubRecorder,
     pub source_ips: Vec<Ipv4Addr>,
     pub quiet: bool,
@@ -125,13 +130,15 @@ pub struct RunConfig {
     pub max_unexplained_loss: Option<u64>,
     pub min_registered: Option<u32>,
     /// Checks allowed to fail (`--allow-failed-check`).
+    #[serde(default)]
     pub allow_failed_checks: Vec<String>,
+    #[serde(default = "summary_text")]
     pub summary: crate::cli::SummaryMode,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(default, serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub progress_every: Duration,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(default, serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub max_send_lag: Duration,
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(default, serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub registration_grace: Duration,
 }
 
@@ -143,6 +150,24 @@ fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
     match d {
         Some(d) => s.serialize_u64(d.as_millis() as u64),
         None => s.serialize_none(),
+    }
+}
+
+fn de_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+fn de_opt_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<u64>::deserialize(d).map(|v| v.map(Duration::from_millis))
+}
+
+fn summary_text() -> crate::cli::SummaryMode {
+    crate::cli::SummaryMode::Text
+}
+
+impl HubRecorder {
+    fn off() -> Self {
+        HubRecorder::Off
     }
 }
 

@@ -171,3 +171,28 @@ fn readers_refuse_what_is_not_a_known_report_in_one_line() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn readers_refuse_a_report_outside_the_schema_in_one_line() {
+    let mut bent = load(&fixture("half2.json"));
+    bent["udp"]["sent"] = serde_json::json!("many");
+    let p = tmp("bent.json");
+    std::fs::write(&p, bent.to_string()).unwrap();
+    let half = fixture("half1.json");
+    let bent = p.to_str().unwrap();
+    for args in [
+        vec!["merge", half.to_str().unwrap(), bent],
+        vec!["hgrm", bent],
+        vec!["table", bent],
+    ] {
+        let out = loadgen(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{bent}: does not fit the report schema: "))
+                && err.contains("many"),
+            "{args:?}: {err}"
+        );
+    }
+}

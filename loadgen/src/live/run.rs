@@ -140,23 +140,23 @@ pub fn run(
         command_line: argv,
         seed: cfg.seed,
         start_time,
-        crate_version: env!("CARGO_PKG_VERSION"),
-        git_commit: option_env!("LOADGEN_GIT_COMMIT"),
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: option_env!("LOADGEN_GIT_COMMIT").map(Into::into),
         machine,
         embedded_hub: cfg.embedded(),
         hub_tcp: addrs.tcp.to_string(),
         hub_udp: addrs.udp.to_string(),
         hub_admin: addrs.admin.to_string(),
         wall_s: wall.elapsed().as_secs_f64(),
-        run_id: placement.run_id.clone(),
-        start: StartInfo {
+        run_id: Some(placement.run_id.clone()),
+        start: Some(StartInfo {
             requested: placement.start_at.map(start::format),
             started_unix_ms: start::unix_ms(started_wall),
             skew_ms: placement
                 .start_at
                 .map(|at| start::signed_ms(started_wall, at)),
             waited_ms: waited.map_or(0, |w| w.as_millis() as u64),
-        },
+        }),
     };
     Ok(Report::build(Inputs {
         cfg,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Sysctls that bound or explain a run.
 pub const SYSCTLS: &[&str] = &[
@@ -22,7 +22,7 @@ pub const SYSCTLS: &[&str] = &[
     "fs/file-max",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub kernel: Option<String>,

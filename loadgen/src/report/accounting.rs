@@ -5,13 +5,15 @@
 //! [`Counters::identity_holds`] state the accounting identities the report
 //! and the tests rely on.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! counters {
     ($($(#[$m:meta])* $f:ident),* $(,)?) => {
         /// Cumulative per-worker counts (UDP counts cover measured cycles only,
-        /// i.e. cycles started after the warm-up).
-        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+        /// i.e. cycles started after the warm-up). Reading a report, a
+        /// counter an older build did not have reads as 0.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct Counters { $($(#[$m])* pub $f: u64,)* }
 
         impl Counters {

@@ -75,6 +75,9 @@ pub struct Check {
     pub figure: String,
     /// Failed, but waived by `--allow-failed-check`.
     pub allowed: bool,
+    /// In a merged report, the input the check is from (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 impl Check {
@@ -89,6 +92,7 @@ fn check(name: &str, passed: bool, figure: String, cfg: &RunConfig) -> Check {
         name: name.to_string(),
         passed,
         allowed: !passed && cfg.allow_failed_checks.iter().any(|n| n == name),
+        file: None,
         figure,
     }
 }

@@ -8,10 +8,13 @@
 //! - [`schema`], the report's serde structs (the schema `SCHEMA.md`
 //!   documents), re-exported here as `report::Report` etc.;
 //! - [`checks`], the named verdict, and [`summary`], its human rendering;
-//! - [`timestamp`], the UTC stamp datagrams and reports carry.
+//! - [`timestamp`], the UTC stamp datagrams and reports carry;
+//! - `fixture` (tests only), a fully built report for the readers' tests.
 pub mod accounting;
 pub mod checks;
 pub mod evidence;
+#[cfg(test)]
+pub mod fixture;
 pub mod histo;
 pub mod outage;
 pub mod schema;

@@ -3,10 +3,20 @@
 //! [`Report::build`] derives every section from the merged counters,
 //! histograms, operator log and hub stats, then the named
 //! [`checks`] (thresholds included) decide `ok`.
+//!
+//! Every struct here also reads back (`Deserialize`), so the offline tools
+//! work on typed fields. Unknown keys are ignored (a merged report's
+//! `merged_from`/`shards`, a newer build's extra counters). The readers
+//! accept schema 1 and 2 (see `tools::reportfile`), and within them
+//! sections grew: a field newer than the oldest committed reports carries
+//! `#[serde(default)]` when absence means "not counted" (0, empty,
+//! false), and is an `Option` when absence must stay visible (`run.run_id`,
+//! `run.start`, `timeline`: `None` for reports that lack them). Everything
+//! else is required: a report without it is not one this build reads.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use hub::ops::wire::HubStats;
@@ -21,6 +31,7 @@ use crate::report::evidence::Samples;
 use crate::report::histo::{Kind, Latencies, LatencySummary};
 use crate::report::outage::OutageSummary;
 use crate::report::timeline::Sample;
+use crate::shard::set::SetSummary;
 use crate::shard::start::StartInfo;
 use crate::shard::ShardInfo;
 
@@ -28,7 +39,7 @@ use crate::shard::ShardInfo;
 /// evidence).
 pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub run: RunInfo,
@@ -38,11 +49,14 @@ pub struct Report {
     pub devices: Devices,
     pub udp: Udp,
     pub commands: Commands,
-    pub latency_us: BTreeMap<&'static str, LatencySummary>,
+    pub latency_us: BTreeMap<String, LatencySummary>,
     pub loss_diagnosis: LossDiagnosis,
-    /// Whether loadgen kept its own schedule.
+    /// Whether loadgen kept its own schedule (zeros before schema 2).
+    #[serde(default)]
     pub generator: Generator,
-    /// The first few refused STATUS, refusals and violations, verbatim.
+    /// The first few refused STATUS, refusals and violations, verbatim
+    /// (empty before schema 2).
+    #[serde(default)]
     pub evidence: Samples,
     pub cpu: Cpu,
     /// The hub's own `stats` reply at the end of the run (`null` if the
@@ -52,17 +66,43 @@ pub struct Report {
     pub recorder: Option<RecorderReport>,
     /// Every raw counter, summed over workers.
     pub counters: Counters,
-    /// One sample per second of the run (see `timeline.rs`).
-    pub timeline: Vec<Sample>,
-    /// The verdict, one named check each (see `checks.rs`).
+    /// One sample per second of the run (see `timeline.rs`; `None` in
+    /// reports from before the timeline).
+    pub timeline: Option<Vec<Sample>>,
+    /// The verdict, one named check each (see `checks.rs`; empty before
+    /// schema 2).
+    #[serde(default)]
     pub checks: Vec<Check>,
     /// One line per check that failed the run; empty means it passed.
     pub breaches: Vec<String>,
     /// No check failed the run.
     pub ok: bool,
+    /// A merged shard set: which indices it holds and lacks (absent in a
+    /// run's own report, and in merges of hand-started generators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<SetSummary>,
+    /// A merged report's inputs (absent in a run's own report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<MergedFrom>>,
 }
 
-#[derive(Debug, Serialize)]
+/// One input of a merged report, as `merged_from` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    /// The input's path, as given to `loadgen merge`.
+    pub file: String,
+    pub seed: u64,
+    pub start_time: String,
+    pub command_line: Vec<String>,
+    pub first_id: u64,
+    pub devices: u32,
+    /// Its shard index (`null` unsharded).
+    pub shard: Option<u32>,
+    pub run_id: Option<String>,
+    pub start: Option<StartInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Generator {
     /// Worker threads, and how many sent their final counters (fewer means
     /// the report is built from a partial snapshot: a failed check).
@@ -79,7 +119,7 @@ pub struct Generator {
 }
 
 /// What became of every generated datagram (measured cycles).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fates {
     /// A valid STATUS of its cycle counted it received.
     pub received: u64,
@@ -91,14 +131,14 @@ pub struct Fates {
     pub send_errors: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub command_line: Vec<String>,
     pub seed: u64,
     /// UTC, RFC 3339.
     pub start_time: String,
-    pub crate_version: &'static str,
-    pub git_commit: Option<&'static str>,
+    pub crate_version: String,
+    pub git_commit: Option<String>,
     pub machine: Machine,
     pub embedded_hub: bool,
     pub hub_tcp: String,
@@ -106,13 +146,15 @@ pub struct RunInfo {
     pub hub_admin: String,
     /// Wall time from start to report, seconds.
     pub wall_s: f64,
-    /// Names the run; every shard of one run has the same.
-    pub run_id: String,
-    /// The requested start instant and how late this process began.
-    pub start: StartInfo,
+    /// Names the run; every shard of one run has the same (`None` in
+    /// reports from before run ids).
+    pub run_id: Option<String>,
+    /// The requested start instant and how late this process began
+    /// (`None` in reports from before `--start-at`).
+    pub start: Option<StartInfo>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Devices {
     pub requested: u32,
     /// Devices that registered at least once.
@@ -122,11 +164,14 @@ pub struct Devices {
     pub reconnects: u64,
     pub disconnects: u64,
     /// `disconnects` by cause.
+    #[serde(default)]
     pub disconnects_by_cause: DisconnectCauses,
     /// Registrations the hub refused (`ERROR …` or a close within
     /// `--registration-grace`).
+    #[serde(default)]
     pub refused: u64,
     /// Sum of each worker's highest up count (an upper bound of the fleet's).
+    #[serde(default)]
     pub peak_up: u64,
     /// The hub's own `registered` count at the end, before loadgen closed
     /// its connections (`null` if the admin port did not answer).
@@ -134,8 +179,10 @@ pub struct Devices {
     /// True when the hub is shared with other generators (a shard, or
     /// `--shared-hub`): its `registered` then counts their devices too, so
     /// `hub_agrees` can only check it holds at least ours.
+    #[serde(default)]
     pub hub_shared: bool,
     /// Devices disconnected because the hub broke the protocol.
+    #[serde(default)]
     pub hub_violations: u64,
     pub connect_failures: u64,
     /// First connect → last device's first registration, ms (`null` if
@@ -143,6 +190,7 @@ pub struct Devices {
     pub time_to_register_all_ms: Option<u64>,
     /// Spans with fewer than all devices up, between the fleet's first full
     /// registration and the stop (0 and `null`s if it never fully registered).
+    #[serde(default)]
     pub outage_count: u64,
     /// The longest such span, ms.
     pub longest_outage_ms: Option<u64>,
@@ -150,7 +198,7 @@ pub struct Devices {
     pub outage_total_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DisconnectCauses {
     pub eof: u64,
     pub reset: u64,
@@ -158,9 +206,10 @@ pub struct DisconnectCauses {
     pub hub_violation: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Udp {
     /// `generated = received + missing + unknown + injected + send_errors`.
+    #[serde(default)]
     pub fates: Fates,
     pub generated: u64,
     pub sent: u64,
@@ -179,17 +228,23 @@ pub struct Udp {
     pub injected_not_missing: u64,
     pub stray_statuses: u64,
     /// STATUS refused by validation (never matched).
+    #[serde(default)]
     pub status_invalid: u64,
     /// Valid STATUS that claimed an unsent SEQ arrived (not matched).
+    #[serde(default)]
     pub status_unfit: u64,
     /// Cycles given up when a later cycle's STATUS came first.
+    #[serde(default)]
     pub status_skipped: u64,
     /// FIFO matches made while two cycles awaited STATUS (open loop).
+    #[serde(default)]
     pub uncertain_matches: u64,
     /// Datagrams of cycles the stop cut short (never generated).
+    #[serde(default)]
     pub cut_at_stop: u64,
     /// Missing datagrams that only the generator's overload can explain
     /// (then `unexplained_loss` is 0 and the generator check fails).
+    #[serde(default)]
     pub blurred_by_overload: i64,
     /// `sent / --duration`: over the measured window (after warm-up).
     pub datagrams_per_s: f64,
@@ -197,7 +252,7 @@ pub struct Udp {
     pub identity: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Commands {
     pub waves: u64,
     /// Commands the hub sent (sum of `reached` over measured waves).
@@ -214,11 +269,37 @@ pub struct Commands {
     /// Admin errors; a run of identical ones is one entry ending `(×n)`.
     pub errors: Vec<String>,
     /// Admin connections re-opened after one failed or broke.
+    #[serde(default)]
     pub admin_reconnects: u64,
+    #[serde(deserialize_with = "de_waves")]
     pub wave_list: Vec<Wave>,
 }
 
-#[derive(Debug, Serialize)]
+/// [`Wave`] (which lives with the operator) read back: a serde mirror the
+/// compiler checks field for field against it.
+#[derive(Deserialize)]
+#[serde(remote = "Wave")]
+struct WaveDef {
+    id: u64,
+    command: String,
+    sent_at_ms: u64,
+    reached: u64,
+    acked: u64,
+    timed_out: u64,
+    failed: u64,
+    elapsed_us: u64,
+    observed_us: u64,
+    done: bool,
+    measured: bool,
+}
+
+fn de_waves<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Wave>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(with = "WaveDef")] Wave);
+    Ok(Vec::<W>::deserialize(d)?.into_iter().map(|w| w.0).collect())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossDiagnosis {
     /// The hub socket's receive-buffer drops (`SO_RXQ_OVFL`-style), from
     /// its stats.
@@ -229,7 +310,7 @@ pub struct LossDiagnosis {
     pub explanation: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cpu {
     /// Whole process CPU minus the hub's threads, seconds.
     pub loadgen_s: f64,
@@ -242,7 +323,7 @@ pub struct Cpu {
 }
 
 /// The hub recorder's counters and whether they add up.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecorderReport {
     #[serde(flatten)]
     pub stats: RecorderStats,
@@ -319,7 +400,7 @@ impl Report {
         let sum = |f: fn(&Wave) -> u64| measured.iter().map(|w| f(w)).sum::<u64>();
         let latency_us = Kind::ALL
             .iter()
-            .map(|&k| (k.key(), LatencySummary::of(i.lat.get(k))))
+            .map(|&k| (k.key().to_string(), LatencySummary::of(i.lat.get(k))))
             .collect();
         let mut r = Report {
             schema_version: SCHEMA_VERSION,
@@ -418,13 +499,15 @@ impl Report {
             hub_stats: i.hub_stats,
             recorder: i.recorder.map(RecorderReport::of),
             counters: c,
-            timeline: i.timeline,
+            timeline: Some(i.timeline),
             run: i.run,
             shard: i.shard,
             config: i.cfg.clone(),
             checks: Vec::new(),
             breaches: Vec::new(),
             ok: false,
+            shards: None,
+            merged_from: None,
         };
         r.checks = checks::evaluate(&r, i.cfg);
         r.breaches = r
@@ -499,5 +582,98 @@ mod tests {
             "{e}"
         );
         assert!(explain(0, &c, None, None, None).starts_with("none"));
+    }
+
+    /// Serialize → deserialize → serialize gives the same text, so nothing
+    /// a run writes is lost or changed on the way back (durations in ms,
+    /// waves through their mirror, floats).
+    #[test]
+    fn a_built_report_round_trips() {
+        for args in [
+            &["--devices", "7", "--loss", "0.02", "--command-every", "2s"][..],
+            &[
+                "--devices",
+                "3",
+                "--rate",
+                "700",
+                "--hub",
+                "127.0.0.1",
+                "--source-ips",
+                "127.0.0.2",
+                "--allow-failed-check",
+                "hub_agrees",
+                "--max-p99-ms",
+                "2.5",
+                "--hub-recorder",
+                "/tmp/x.db",
+            ][..],
+        ] {
+            let r = crate::report::fixture::report(args);
+            let text = serde_json::to_string_pretty(&r).unwrap();
+            let back: Report = serde_json::from_str(&text).unwrap();
+            let again = serde_json::to_string_pretty(&back).unwrap();
+            let diff = text.lines().zip(again.lines()).position(|(a, b)| a != b);
+            assert!(
+                again == text,
+                "differs from line {:?}: {:?}",
+                diff.map(|i| i + 1),
+                diff.map(|i| (text.lines().nth(i), again.lines().nth(i)))
+            );
+            assert_eq!(back.config, r.config);
+            assert_eq!(back.commands.wave_list[0].elapsed_us, 4321);
+            assert_eq!(back.latency_us, r.latency_us);
+        }
+    }
+
+    /// Values of `orig` that `typed` (the typed reading, written back)
+    /// also has must be equal: the reading lost or bent nothing it kept.
+    fn agree(orig: &Value, typed: &Value, path: &str, file: &std::path::Path) {
+        match (orig, typed) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in a {
+                    if let Some(w) = b.get(k) {
+                        agree(v, w, &format!("{path}.{k}"), file);
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                assert_eq!(a.len(), b.len(), "{}: {path}", file.display());
+                for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                    agree(v, w, &format!("{path}[{i}]"), file);
+                }
+            }
+            (Value::Number(a), Value::Number(b)) => {
+                assert_eq!(a.as_f64(), b.as_f64(), "{}: {path}", file.display())
+            }
+            (a, b) => assert_eq!(a, b, "{}: {path}", file.display()),
+        }
+    }
+
+    /// Every report committed under `bench-results/`, the test fixtures
+    /// and the fuzz corpus reads into [`Report`], schema 1 and 2 alike, and
+    /// reads what it says.
+    #[test]
+    fn every_committed_report_reads_typed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        crate::report::fixture::committed_reports(&root.join("../bench-results"), &mut files);
+        let bench = files.len();
+        crate::report::fixture::committed_reports(&root.join("tests/fixtures"), &mut files);
+        let mut versions = std::collections::BTreeSet::new();
+        let mut merged_sets = 0;
+        for p in &files {
+            let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let r: Report = serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            versions.insert(r.schema_version);
+            if r.shards.is_some() && r.merged_from.as_ref().is_some_and(|m| m.len() >= 2) {
+                merged_sets += 1;
+            }
+            agree(&v, &serde_json::to_value(&r).unwrap(), "", p);
+        }
+        assert!(bench >= 100, "only {bench} reports under bench-results");
+        assert_eq!(versions.into_iter().collect::<Vec<_>>(), [1, 2]);
+        // 17 merged shard sets under bench-results, two merge fixtures.
+        assert!(merged_sets >= 19, "{merged_sets} merged shard sets");
     }
 }

@@ -5,7 +5,7 @@
 //! covers the partial second until the workers finished, so each
 //! per-second column sums to the report's total.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use hdrhistogram::Histogram;
 
@@ -20,8 +20,10 @@ pub fn p99(h: &Histogram<u64>) -> u64 {
     }
 }
 
-/// One second of the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// One second of the run (reading a report, a column an older build did
+/// not write reads as 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sample {
     /// Seconds since the run started, at the end of the second sampled.
     pub t_s: u64,

@@ -8,17 +8,19 @@
 //!   and each shard holds exactly the devices the split gives its index;
 //! - every index present: *missing* ones are named, and the merge refuses
 //!   unless `--partial`, when the merged report's `shards.missing` lists them.
+//!
+//! It reads the reports typed ([`Report`]: `run.run_id`, `shard`, `config`).
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use super::{ShardInfo, ShardSpec};
+use crate::report::Report;
 use crate::tools::merge::MergeError;
 
 /// The merged report's `shards` section.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SetSummary {
     pub run_id: String,
     pub count: u32,
@@ -34,25 +36,19 @@ fn refuse(s: String) -> MergeError {
     MergeError::Incompatible(s)
 }
 
-fn shard_of(name: &str, d: &Value) -> Result<Option<ShardInfo>, MergeError> {
-    match d.get("shard") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| refuse(format!("{name}: shard section does not parse: {e}"))),
-    }
-}
-
 fn list(v: &[u32]) -> String {
     v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Checks the set; `Ok(None)` when no report is a shard.
-pub fn check(docs: &[(String, Value)], partial: bool) -> Result<Option<SetSummary>, MergeError> {
-    let shards: Vec<(&str, &Value, Option<ShardInfo>)> = docs
+pub fn check(
+    reports: &[(String, Report)],
+    partial: bool,
+) -> Result<Option<SetSummary>, MergeError> {
+    let shards: Vec<(&str, &Report, Option<&ShardInfo>)> = reports
         .iter()
-        .map(|(n, d)| shard_of(n, d).map(|s| (n.as_str(), d, s)))
-        .collect::<Result<_, _>>()?;
+        .map(|(n, r)| (n.as_str(), r, r.shard.as_ref()))
+        .collect();
     if shards.iter().all(|s| s.2.is_none()) {
         return Ok(None);
     }
@@ -62,16 +58,12 @@ pub fn check(docs: &[(String, Value)], partial: bool) -> Result<Option<SetSummar
             "{plain} is not a shard but {sharded} is: merge one run's shards, or reports of hand-started generators, not both"
         )));
     }
-    let run_id = |d: &Value| d["run"]["run_id"].as_str().unwrap_or("").to_string();
-    let (first_name, first_doc, first) = (
-        shards[0].0,
-        shards[0].1,
-        shards[0].2.clone().expect("sharded"),
-    );
+    let run_id = |r: &Report| r.run.run_id.clone().unwrap_or_default();
+    let (first_name, first_doc, first) = (shards[0].0, shards[0].1, shards[0].2.expect("sharded"));
     let id = run_id(first_doc);
     let mut by_index: BTreeMap<u32, &str> = BTreeMap::new();
     for (name, d, s) in &shards {
-        let s = s.as_ref().expect("sharded");
+        let s = s.expect("sharded");
         let theirs = run_id(d);
         if theirs != id {
             return Err(refuse(format!(
@@ -89,7 +81,7 @@ pub fn check(docs: &[(String, Value)], partial: bool) -> Result<Option<SetSummar
                 s.fleet_connect_rate.to_bits(),
             )
         };
-        if fleet(s) != fleet(&first) {
+        if fleet(s) != fleet(first) {
             return Err(refuse(format!(
                 "{name}: run `{id}` but another fleet than {first_name} (count, devices, first id, seed or rates differ)"
             )));
@@ -103,15 +95,10 @@ pub fn check(docs: &[(String, Value)], partial: bool) -> Result<Option<SetSummar
         }
         let (offset, n) = spec.devices(s.fleet_devices);
         let want_first = s.fleet_first_id + u64::from(offset);
-        let (got_first, got_n) = (
-            d["config"]["first_id"].as_u64(),
-            d["config"]["devices"].as_u64(),
-        );
-        if (got_first, got_n) != (Some(want_first), Some(u64::from(n))) {
+        let (got_first, got_n) = (d.config.first_id, d.config.devices);
+        if (got_first, got_n) != (want_first, n) {
             return Err(refuse(format!(
-                "{name}: shard {spec} should hold {n} devices from {want_first} but holds {} from {}",
-                got_n.map_or("?".into(), |v| v.to_string()),
-                got_first.map_or("?".into(), |v| v.to_string())
+                "{name}: shard {spec} should hold {n} devices from {want_first} but holds {got_n} from {got_first}"
             )));
         }
     }
@@ -140,19 +127,24 @@ pub fn check(docs: &[(String, Value)], partial: bool) -> Result<Option<SetSummar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     /// Shard `index` of `count` of a 10-device fleet from 1, in run `run`.
-    fn shard(run: &str, index: u32, count: u32) -> (String, Value) {
+    fn shard(run: &str, index: u32, count: u32) -> (String, Report) {
         let (off, n) = ShardSpec::new(index, count).unwrap().devices(10);
-        let doc = json!({
-            "run": {"run_id": run},
-            "config": {"first_id": 1 + u64::from(off), "devices": n},
-            "shard": {"index": index, "count": count, "engine": "flag",
-                      "fleet_devices": 10, "fleet_first_id": 1, "fleet_seed": 7,
-                      "fleet_rate": null, "fleet_connect_rate": 100.0},
+        let mut r = crate::report::fixture::report(&["--devices", &n.to_string()]);
+        r.run.run_id = Some(run.into());
+        r.config.first_id = 1 + u64::from(off);
+        r.shard = Some(ShardInfo {
+            index,
+            count,
+            engine: "flag".into(),
+            fleet_devices: 10,
+            fleet_first_id: 1,
+            fleet_seed: 7,
+            fleet_rate: None,
+            fleet_connect_rate: 100.0,
         });
-        (format!("{run}-{index}.json"), doc)
+        (format!("{run}-{index}.json"), r)
     }
 
     #[test]
@@ -204,8 +196,8 @@ mod tests {
         );
         // A shard holding more than its split (overlapping its neighbour).
         let mut wide = shard("r", 1, 2);
-        wide.1["config"]["first_id"] = json!(4);
-        wide.1["config"]["devices"] = json!(7);
+        wide.1.config.first_id = 4;
+        wide.1.config.devices = 7;
         let e = check(&[shard("r", 0, 2), wide], false)
             .unwrap_err()
             .to_string();
@@ -220,15 +212,15 @@ mod tests {
         assert!(e.contains("another fleet"), "{e}");
         // Shards mixed with a hand-started report.
         let mut plain = shard("r", 1, 2);
-        plain.1["shard"] = Value::Null;
+        plain.1.shard = None;
         let e = check(&[shard("r", 0, 2), plain], false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("is not a shard"), "{e}");
         // No shard anywhere: merge's own checks apply.
         let (mut a, mut b) = (shard("r", 0, 2), shard("r", 1, 2));
-        a.1["shard"] = Value::Null;
-        b.1["shard"] = Value::Null;
+        a.1.shard = None;
+        b.1.shard = None;
         assert_eq!(check(&[a, b], false).unwrap(), None);
     }
 }

@@ -10,10 +10,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use crate::report::histo::decode_histogram;
-use crate::tools::reportfile::{load_report, FileError};
+use crate::tools::reportfile::{load_typed, FileError};
 
 /// Percentile ticks per half distance to 100%, as HdrHistogram's tools use.
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -74,7 +73,7 @@ pub fn format(h: &Histogram<u64>) -> String {
 /// Writes one `<stem>.<kind>.hgrm` per latency kind of the report at
 /// `report` into `out_dir` (default: beside the report); returns the paths.
 pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf>, FileError> {
-    let doc = load_report(report)?;
+    let doc = load_typed(report)?;
     let stem = report
         .file_stem()
         .and_then(|s| s.to_str())
@@ -87,14 +86,9 @@ pub fn write_report(report: &Path, out_dir: Option<&Path>) -> Result<Vec<PathBuf
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(&dir).map_err(|e| FileError::Io(dir.clone(), e))?;
     }
-    let lat = doc
-        .get("latency_us")
-        .and_then(Value::as_object)
-        .ok_or_else(|| FileError::Shape(format!("{}: no latency_us", report.display())))?;
     let mut written = Vec::new();
-    for (kind, summary) in lat {
-        let b64 = summary.get("hist").and_then(Value::as_str).unwrap_or("");
-        let h = decode_histogram(b64).ok_or_else(|| {
+    for (kind, summary) in &doc.latency_us {
+        let h = decode_histogram(&summary.hist).ok_or_else(|| {
             FileError::Shape(format!(
                 "{}: latency_us.{kind}.hist does not decode",
                 report.display()

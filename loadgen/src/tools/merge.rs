@@ -30,14 +30,38 @@
 //! external hub, `hub_stats` and its drop counters come from the snapshot
 //! with the most datagrams (the hub's counters only grow). The inputs are
 //! listed in `merged_from` (file, seed, start time, command line).
+//!
+//! # Typed, and what stays JSON
+//! Each input is read twice: typed ([`Report`], via
+//! `reportfile::typed`) and as its JSON tree. Everything the merge decides
+//! or derives reads typed fields: the compatibility checks (schema
+//! version, pace and connect rate per device, every `RunConfig` field),
+//! device ranges, the shard set ([`crate::shard::set`]), the hub-wide
+//! figures, percentiles, identities, breaches, checks and `merged_from`.
+//! The merged document itself is the first input's tree with the sums and
+//! derived figures written in, and the sums of the counter sections
+//! (`counters`, `devices`, `udp`, `commands`, `cpu`, the timeline's
+//! samples) stay generic over JSON, for two reasons: the typed sections
+//! read a key an older build never wrote as 0, and a merge of schema 1
+//! reports must not write those zeros back as if they had been counted
+//! (a merged file keeps its inputs' own keys, as before); and typing the
+//! sums would mean a hand-written addition per field of five sections,
+//! each a place to forget the next new counter. The generic sum adds every
+//! integer leaf, so a new counter is summed without a line here. The hub's
+//! `stats` reply (`hub_stats`) is JSON in the report too: it is the reply
+//! verbatim, from hubs of any version.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::config::{Pace, Target};
+use crate::report::checks::Check;
 use crate::report::histo::{decode_histogram, LatencySummary};
-use crate::tools::reportfile::{at, load_report, FileError};
+use crate::report::{MergedFrom, Report};
+use crate::tools::reportfile::{at, load_report, typed, FileError};
 
 /// `config` keys that legitimately differ between the parts of one load.
 pub const MAY_DIFFER: &[&str] = &[
@@ -100,44 +124,56 @@ pub fn merge_files(paths: &[PathBuf], partial: bool) -> Result<Value, MergeError
     merge_set(&docs, partial)
 }
 
-fn num(v: &Value, path: &str) -> f64 {
-    at(v, path).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
-fn u(v: &Value, path: &str) -> u64 {
-    at(v, path).and_then(Value::as_u64).unwrap_or(0)
-}
-
-/// Checks that `b` (named `name`) may be merged into `a`.
-pub fn compatible(a: &Value, b: &Value, name: &str) -> Result<(), MergeError> {
-    if a.get("schema_version") != b.get("schema_version") {
+/// Checks that `b` (named `name`, read as `b_doc`) may be merged into `a`.
+pub fn compatible(
+    (a_doc, a): (&Value, &Report),
+    (b_doc, b): (&Value, &Report),
+    name: &str,
+) -> Result<(), MergeError> {
+    if a.schema_version != b.schema_version {
         return Err(MergeError::Incompatible(format!(
             "{name}: schema_version {} differs from {}",
-            b["schema_version"], a["schema_version"]
+            b.schema_version, a.schema_version
         )));
     }
-    if a.get("kind").is_some() || b.get("kind").is_some() {
+    // Not a field of the schema: a `loadgen limits` file has it.
+    if a_doc.get("kind").is_some() || b_doc.get("kind").is_some() {
         return Err(MergeError::Incompatible(format!(
             "{name}: not a run report (has a `kind`)"
         )));
     }
-    let (Some(ca), Some(cb)) = (
-        a.get("config").and_then(Value::as_object),
-        b.get("config").and_then(Value::as_object),
+    let (Some(ra), Some(rb)) = (
+        a_doc.get("config").and_then(Value::as_object),
+        b_doc.get("config").and_then(Value::as_object),
     ) else {
         return Err(shape(format!("{name}: no config object")));
     };
-    let keys: std::collections::BTreeSet<&String> = ca.keys().chain(cb.keys()).collect();
+    // Every `RunConfig` field, typed (so `100` and `100.0` are one rate),
+    // plus any key this build does not know, compared as written.
+    let config = |r: &Report| match serde_json::to_value(&r.config) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(shape(format!("{name}: config does not serialize"))),
+    };
+    let (ta, tb) = (config(a)?, config(b)?);
+    let keys: std::collections::BTreeSet<&String> =
+        ra.keys().chain(rb.keys()).chain(ta.keys()).collect();
+    let sharded = a.shard.is_some();
     for k in keys {
         if MAY_DIFFER.contains(&k.as_str()) {
             continue;
         }
-        let (x, y) = (ca.get(k), cb.get(k));
-        let sharded = a.get("shard").is_some_and(|s| !s.is_null());
+        let (x, y) = (ra.get(k), rb.get(k));
         let same = match k.as_str() {
             "pace" => same_pace(a, b),
             // A shard's connect rate is its part of the fleet's.
-            "connect_rate" if sharded => same_per_device(a, b, "config.connect_rate"),
+            "connect_rate" if sharded => same_per_device(
+                (a.config.connect_rate, a.config.devices),
+                (b.config.connect_rate, b.config.devices),
+            ),
+            // Written by one and not the other (an older build): differ,
+            // whatever the typed default says.
+            _ if x.is_some() != y.is_some() => false,
+            _ if ta.contains_key(k) => ta.get(k) == tb.get(k),
             _ => x == y,
         };
         if !same {
@@ -154,33 +190,32 @@ pub fn compatible(a: &Value, b: &Value, name: &str) -> Result<(), MergeError> {
 
 /// Same pace kind; same interval (closed loop) or same rate per device
 /// (open loop, to a relative 1e-9).
-fn same_pace(a: &Value, b: &Value) -> bool {
-    let (pa, pb) = (&a["config"]["pace"], &b["config"]["pace"]);
-    if pa["kind"] != pb["kind"] {
-        return false;
-    }
-    if pa["kind"] == "open_loop" {
-        same_per_device(a, b, "config.pace.rate")
-    } else {
-        pa == pb
+fn same_pace(a: &Report, b: &Report) -> bool {
+    match (a.config.pace, b.config.pace) {
+        (Pace::ClosedLoop { interval_ms: x }, Pace::ClosedLoop { interval_ms: y }) => x == y,
+        (Pace::OpenLoop { rate: x }, Pace::OpenLoop { rate: y }) => {
+            same_per_device((x, a.config.devices), (y, b.config.devices))
+        }
+        _ => false,
     }
 }
 
-/// The fleet rate at `path` is the same per device (to a relative 1e-9).
-fn same_per_device(a: &Value, b: &Value, path: &str) -> bool {
-    let per = |v: &Value| num(v, path) / num(v, "config.devices").max(1.0);
+/// Two fleet rates `(rate, devices)` are the same per device (to a
+/// relative 1e-9).
+fn same_per_device(a: (f64, u32), b: (f64, u32)) -> bool {
+    let per = |(rate, devices): (f64, u32)| rate / f64::from(devices).max(1.0);
     let (x, y) = (per(a), per(b));
     (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
 }
 
 /// Device number ranges `[first, first + devices)` of the inputs must not
 /// overlap.
-fn disjoint_ranges(docs: &[(String, Value)]) -> Result<(), MergeError> {
-    let mut r: Vec<(u64, u64, &str)> = docs
+fn disjoint_ranges(reports: &[(String, Report)]) -> Result<(), MergeError> {
+    let mut r: Vec<(u64, u64, &str)> = reports
         .iter()
         .map(|(n, d)| {
-            let f = u(d, "config.first_id");
-            (f, f + u(d, "config.devices"), n.as_str())
+            let f = d.config.first_id;
+            (f, f + u64::from(d.config.devices), n.as_str())
         })
         .collect();
     r.sort();
@@ -235,17 +270,16 @@ fn max_into(a: &mut Value, b: &Value) {
     }
 }
 
-/// Merges the histograms of `latency_us.<kind>` over all docs.
-fn merge_latency(docs: &[(String, Value)]) -> Result<Value, MergeError> {
+/// Merges the histograms of `latency_us.<kind>` over all reports.
+fn merge_latency(reports: &[(String, Report)]) -> Result<Value, MergeError> {
     let mut out = Map::new();
-    let kinds = docs[0].1["latency_us"]
-        .as_object()
-        .ok_or_else(|| shape(format!("{}: no latency_us", docs[0].0)))?;
-    for kind in kinds.keys() {
+    for kind in reports[0].1.latency_us.keys() {
         let mut merged = None;
-        for (name, d) in docs {
-            let b64 = at(d, &format!("latency_us.{kind}.hist"))
-                .and_then(Value::as_str)
+        for (name, d) in reports {
+            let b64 = d
+                .latency_us
+                .get(kind)
+                .map(|s| s.hist.as_str())
                 .ok_or_else(|| shape(format!("{name}: no latency_us.{kind}.hist")))?;
             let h = decode_histogram(b64)
                 .ok_or_else(|| shape(format!("{name}: latency_us.{kind}.hist does not decode")))?;
@@ -267,15 +301,17 @@ fn merge_latency(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     Ok(Value::Object(out))
 }
 
+/// When each report's clock started, Unix ms (`None`: before `run.start`).
+fn started(r: &Report) -> Option<u64> {
+    r.run.start.as_ref().map(|s| s.started_unix_ms)
+}
+
 /// Whole seconds each report started after the earliest, from
 /// `run.start.started_unix_ms` (0 for reports without it).
-fn start_offsets(docs: &[(String, Value)]) -> Vec<u64> {
-    let starts: Vec<Option<u64>> = docs
-        .iter()
-        .map(|(_, d)| d["run"]["start"]["started_unix_ms"].as_u64())
-        .collect();
+fn start_offsets(reports: &[(String, Report)]) -> Vec<u64> {
+    let starts: Vec<Option<u64>> = reports.iter().map(|(_, r)| started(r)).collect();
     let Some(earliest) = starts.iter().flatten().min().copied() else {
-        return vec![0; docs.len()];
+        return vec![0; reports.len()];
     };
     starts
         .iter()
@@ -312,25 +348,33 @@ pub fn merge(docs: &[(String, Value)]) -> Result<Value, MergeError> {
     merge_set(docs, false)
 }
 
+fn value(v: impl Serialize) -> Result<Value, MergeError> {
+    serde_json::to_value(v).map_err(|e| shape(e.to_string()))
+}
+
 /// [`merge`], first checking that shard reports are one whole run
 /// ([`crate::shard::set`]); `partial` lets missing shards through.
 pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, MergeError> {
     if docs.is_empty() {
         return Err(MergeError::TooFew);
     }
-    let set = crate::shard::set::check(docs, partial)?;
+    let reports: Vec<(String, Report)> = docs
+        .iter()
+        .map(|(n, d)| typed(Path::new(n), d).map(|r| (n.clone(), r)))
+        .collect::<Result<_, _>>()?;
+    let set = crate::shard::set::check(&reports, partial)?;
     // One report merges only as a whole (1/1) or partial shard set.
     if docs.len() < 2 && set.is_none() {
         return Err(MergeError::TooFew);
     }
-    let first = &docs[0].1;
-    for (name, d) in &docs[1..] {
-        compatible(first, d, name)?;
+    let (first_doc, first) = (&docs[0].1, &reports[0].1);
+    for ((name, d), (_, r)) in docs[1..].iter().zip(&reports[1..]) {
+        compatible((first_doc, first), (d, r), name)?;
     }
-    disjoint_ranges(docs)?;
-    let external = first["config"]["target"]["kind"] == "external";
-    let mut m = first.clone();
-    let offsets = start_offsets(docs);
+    disjoint_ranges(&reports)?;
+    let external = matches!(first.config.target, Target::External { .. });
+    let mut m = first_doc.clone();
+    let offsets = start_offsets(&reports);
     m["timeline"] = json!([]);
     for ((_, d), &o) in docs.iter().zip(&offsets) {
         merge_timeline(&mut m["timeline"], &d["timeline"], o);
@@ -360,144 +404,123 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
         let snmp = d["loss_diagnosis"]["snmp_udp_delta"].clone();
         max_into(&mut m["loss_diagnosis"]["snmp_udp_delta"], &snmp);
     }
+    let all = || reports.iter().map(|(_, r)| r);
     // Registration of the merged fleet ends when its slowest part's does.
-    let ttr: Option<Vec<u64>> = docs
-        .iter()
-        .map(|(_, d)| d["devices"]["time_to_register_all_ms"].as_u64())
-        .collect();
+    let ttr: Option<Vec<u64>> = all().map(|r| r.devices.time_to_register_all_ms).collect();
     m["devices"]["time_to_register_all_ms"] = json!(ttr.and_then(|v| v.into_iter().max()));
-    let hub_s: Option<f64> = docs.iter().map(|(_, d)| d["cpu"]["hub_s"].as_f64()).sum();
+    let hub_s: Option<f64> = all().map(|r| r.cpu.hub_s).sum();
     m["cpu"]["hub_s"] = json!(hub_s);
 
     // Hub-wide figures.
-    let hub_keys = ["hub_udp_rcvbuf_drops", "statuses_rate_limited"];
     if external {
-        let latest = docs
-            .iter()
-            .max_by_key(|(_, d)| u(d, "hub_stats.stats.udp.datagrams"))
-            .map(|(_, d)| d)
-            .unwrap_or(first);
-        m["hub_stats"] = latest["hub_stats"].clone();
-        for k in hub_keys {
-            m["loss_diagnosis"][k] = latest["loss_diagnosis"][k].clone();
-        }
+        let datagrams = |r: &Report| {
+            r.hub_stats
+                .as_ref()
+                .and_then(|h| at(h, "stats.udp.datagrams"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        let latest = all().max_by_key(|r| datagrams(r)).unwrap_or(first);
+        m["hub_stats"] = json!(latest.hub_stats);
+        let l = &latest.loss_diagnosis;
+        m["loss_diagnosis"]["hub_udp_rcvbuf_drops"] = json!(l.hub_udp_rcvbuf_drops);
+        m["loss_diagnosis"]["statuses_rate_limited"] = json!(l.statuses_rate_limited);
     } else {
         // Separate embedded hubs: their drops add up; no one stats reply
         // describes the merged load.
-        for k in hub_keys {
-            let s: Option<u64> = docs
-                .iter()
-                .map(|(_, d)| d["loss_diagnosis"][k].as_u64())
-                .sum();
-            m["loss_diagnosis"][k] = json!(s);
-        }
+        let drops: Option<u64> = all().map(|r| r.loss_diagnosis.hub_udp_rcvbuf_drops).sum();
+        let limited: Option<u64> = all().map(|r| r.loss_diagnosis.statuses_rate_limited).sum();
+        m["loss_diagnosis"]["hub_udp_rcvbuf_drops"] = json!(drops);
+        m["loss_diagnosis"]["statuses_rate_limited"] = json!(limited);
         m["hub_stats"] = Value::Null;
     }
 
     // Derived figures.
-    let devices: u64 = docs.iter().map(|(_, d)| u(d, "config.devices")).sum();
-    let first_id = docs.iter().map(|(_, d)| u(d, "config.first_id")).min();
+    let devices: u64 = all().map(|r| u64::from(r.config.devices)).sum();
+    let first_id = all().map(|r| r.config.first_id).min();
     m["config"]["devices"] = json!(devices);
     m["config"]["first_id"] = json!(first_id);
     m["devices"]["requested"] = json!(devices);
     if let Some(set) = &set {
-        let rate: f64 = docs
-            .iter()
-            .map(|(_, d)| num(d, "config.connect_rate"))
-            .sum();
+        let rate: f64 = all().map(|r| r.config.connect_rate).sum();
         m["config"]["connect_rate"] = json!(rate);
         m["shard"] = Value::Null;
-        m["shards"] = serde_json::to_value(set).map_err(|e| shape(e.to_string()))?;
+        m["shards"] = value(set)?;
     }
-    if let Some(earliest) = docs
-        .iter()
-        .filter_map(|(_, d)| d["run"]["start"]["started_unix_ms"].as_u64())
-        .min()
-    {
+    if let Some(earliest) = all().filter_map(started).min() {
         m["run"]["start"]["started_unix_ms"] = json!(earliest);
-        let worst = docs
-            .iter()
-            .filter_map(|(_, d)| d["run"]["start"]["skew_ms"].as_f64())
+        let worst = all()
+            .filter_map(|r| r.run.start.as_ref()?.skew_ms)
             .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
         m["run"]["start"]["skew_ms"] = json!(worst);
     }
-    if m["config"]["pace"]["kind"] == "open_loop" {
-        let rate: f64 = docs.iter().map(|(_, d)| num(d, "config.pace.rate")).sum();
+    if let Pace::OpenLoop { .. } = first.config.pace {
+        let rate: f64 = all()
+            .map(|r| match r.config.pace {
+                Pace::OpenLoop { rate } => rate,
+                Pace::ClosedLoop { .. } => 0.0,
+            })
+            .sum();
         m["config"]["pace"]["rate"] = json!(rate);
     }
-    let secs = num(first, "config.duration") / 1000.0;
-    m["udp"]["datagrams_per_s"] = json!(u(&m, "udp.sent") as f64 / secs.max(1e-9));
-    let bad: Vec<String> = docs
+    let secs = first.config.duration.as_millis() as f64 / 1000.0;
+    let sent: u64 = all().map(|r| r.udp.sent).sum();
+    m["udp"]["datagrams_per_s"] = json!(sent as f64 / secs.max(1e-9));
+    let bad: Vec<String> = reports
         .iter()
-        .filter(|(_, d)| d["udp"]["identity"] != "ok")
-        .map(|(n, d)| format!("{n}: {}", d["udp"]["identity"].as_str().unwrap_or("?")))
+        .filter(|(_, r)| r.udp.identity != "ok")
+        .map(|(n, r)| format!("{n}: {}", r.udp.identity))
         .collect();
     m["udp"]["identity"] = json!(if bad.is_empty() {
         "ok".to_string()
     } else {
         bad.join("; ")
     });
-    let unexplained = m["udp"]["unexplained_loss"].as_i64().unwrap_or(0);
+    let unexplained: i64 = all().map(|r| r.udp.unexplained_loss).sum();
     m["loss_diagnosis"]["explanation"] = json!(if unexplained == 0 {
         "none: every missing datagram was dropped on purpose".to_string()
     } else {
-        docs.iter()
-            .map(|(n, d)| {
-                format!(
-                    "{n}: {}",
-                    d["loss_diagnosis"]["explanation"].as_str().unwrap_or("?")
-                )
-            })
+        reports
+            .iter()
+            .map(|(n, r)| format!("{n}: {}", r.loss_diagnosis.explanation))
             .collect::<Vec<_>>()
             .join(" | ")
     });
-    m["latency_us"] = merge_latency(docs)?;
-    let breaches: Vec<Value> = docs
+    m["latency_us"] = merge_latency(&reports)?;
+    let breaches: Vec<String> = reports
         .iter()
-        .flat_map(|(n, d)| {
-            d["breaches"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |b| json!(format!("{n}: {}", b.as_str().unwrap_or("?"))))
-        })
+        .flat_map(|(n, r)| r.breaches.iter().map(move |b| format!("{n}: {b}")))
         .collect();
     m["ok"] = json!(breaches.is_empty());
-    m["breaches"] = Value::Array(breaches);
+    m["breaches"] = json!(breaches);
     // Each part's verdict, named by its file (a merged run passes only if
     // every part did).
-    m["checks"] = Value::Array(
-        docs.iter()
-            .flat_map(|(n, d)| {
-                d["checks"].as_array().into_iter().flatten().map(move |c| {
-                    let mut c = c.clone();
-                    c["file"] = json!(n);
-                    c
-                })
-            })
-            .collect(),
-    );
-    m["run"]["wall_s"] = json!(docs
+    let mut checks = Vec::new();
+    for (n, r) in &reports {
+        for c in &r.checks {
+            checks.push(value(Check {
+                file: Some(n.clone()),
+                ..c.clone()
+            })?);
+        }
+    }
+    m["checks"] = Value::Array(checks);
+    m["run"]["wall_s"] = json!(all().map(|r| r.run.wall_s).fold(0.0, f64::max));
+    let from: Vec<MergedFrom> = reports
         .iter()
-        .map(|(_, d)| num(d, "run.wall_s"))
-        .fold(0.0, f64::max));
-    m["merged_from"] = Value::Array(
-        docs.iter()
-            .map(|(n, d)| {
-                json!({
-                    "file": n,
-                    "seed": d["run"]["seed"],
-                    "start_time": d["run"]["start_time"],
-                    "command_line": d["run"]["command_line"],
-                    "first_id": d["config"]["first_id"],
-                    "devices": d["config"]["devices"],
-                    "shard": d["shard"]["index"],
-                    "run_id": d["run"]["run_id"],
-                    "start": d["run"]["start"],
-                })
-            })
-            .collect(),
-    );
+        .map(|(n, r)| MergedFrom {
+            file: n.clone(),
+            seed: r.run.seed,
+            start_time: r.run.start_time.clone(),
+            command_line: r.run.command_line.clone(),
+            first_id: r.config.first_id,
+            devices: r.config.devices,
+            shard: r.shard.as_ref().map(|s| s.index),
+            run_id: r.run.run_id.clone(),
+            start: r.run.start.clone(),
+        })
+        .collect();
+    m["merged_from"] = value(from)?;
     Ok(m)
 }
 
@@ -520,33 +543,51 @@ pub fn write(doc: &Value, out: Option<&Path>) -> Result<(), FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::histo::{encode_histogram, new_histogram};
+    use crate::report::histo::new_histogram;
 
-    /// A minimal report: `n` devices from `first`, status samples `lo..=hi`.
+    /// A built report (`report::fixture`) of `n` devices from `first`,
+    /// with status samples `lo..=hi` as its only latency kind, `sent`
+    /// datagrams, no timeline and the figures the tests add up.
     fn report(first: u64, n: u64, lo: u64, hi: u64, sent: u64) -> Value {
         let mut h = new_histogram();
         for v in lo..=hi {
             h.record(v).unwrap();
         }
         let s = LatencySummary::of(&h);
-        json!({
-            "schema_version": 1,
-            "run": {"seed": first, "wall_s": 3.0, "start_time": "t", "command_line": []},
-            "config": {"devices": n, "first_id": first, "prefix": "S", "seed": first,
-                        "duration": 1000, "loss": 0.02, "target": {"kind": "embedded"},
-                        "pace": {"kind": "closed_loop", "interval_ms": 1000}},
-            "devices": {"requested": n, "registered": n, "time_to_register_all_ms": first},
-            "udp": {"sent": sent, "unexplained_loss": 0, "identity": "ok", "datagrams_per_s": 0.0},
-            "commands": {"waves": 1, "errors": [], "wave_list": [{"id": first}]},
-            "latency_us": {"status": {"p50": s.p50, "p90": s.p90, "p99": s.p99, "p999": s.p999,
-                            "max": s.max, "count": s.count, "hist": encode_histogram(&h)}},
-            "loss_diagnosis": {"hub_udp_rcvbuf_drops": 1, "snmp_udp_delta": {"in_errors": first},
-                               "statuses_rate_limited": 0, "explanation": "none"},
-            "cpu": {"loadgen_s": 1.5, "hub_s": 0.5},
-            "hub_stats": null,
-            "counters": {"sent": sent, "statuses": 7},
-            "breaches": [], "ok": true
-        })
+        let (first_s, n_s) = (first.to_string(), n.to_string());
+        let r = crate::report::fixture::report(&[
+            "--devices",
+            &n_s,
+            "--first-id",
+            &first_s,
+            "--seed",
+            &first_s,
+            "--duration",
+            "1s",
+            "--loss",
+            "0.02",
+        ]);
+        let mut d = serde_json::to_value(&r).unwrap();
+        d.as_object_mut().unwrap().remove("timeline");
+        d["run"]["wall_s"] = json!(3.0);
+        d["devices"]["registered"] = json!(n);
+        d["devices"]["time_to_register_all_ms"] = json!(first);
+        d["udp"]["sent"] = json!(sent);
+        d["udp"]["unexplained_loss"] = json!(0);
+        d["udp"]["identity"] = json!("ok");
+        d["udp"]["datagrams_per_s"] = json!(0.0);
+        d["commands"]["waves"] = json!(1);
+        d["commands"]["wave_list"][0]["id"] = json!(first);
+        d["latency_us"] = json!({"status": s});
+        d["loss_diagnosis"]["hub_udp_rcvbuf_drops"] = json!(1);
+        d["loss_diagnosis"]["snmp_udp_delta"]["in_errors"] = json!(first);
+        d["loss_diagnosis"]["statuses_rate_limited"] = json!(0);
+        d["cpu"]["loadgen_s"] = json!(1.5);
+        d["cpu"]["hub_s"] = json!(0.5);
+        d["hub_stats"] = Value::Null;
+        d["counters"]["sent"] = json!(sent);
+        d["counters"]["statuses"] = json!(7);
+        d
     }
 
     fn docs(v: Vec<Value>) -> Vec<(String, Value)> {
@@ -613,7 +654,7 @@ mod tests {
             "cannot merge: r1: config.loss is 0.1 but 0.02 in the first report"
         );
         let mut c = report(11, 10, 1, 2, 1);
-        c["schema_version"] = json!(2);
+        c["schema_version"] = json!(1);
         let e = merge(&docs(vec![report(1, 10, 1, 2, 1), c]))
             .unwrap_err()
             .to_string();
@@ -649,7 +690,8 @@ mod tests {
         let mut d = report(1 + 10 * u64::from(index), 10, 100, 200, 50);
         d["config"]["connect_rate"] = json!(50.0);
         d["run"]["run_id"] = json!("r");
-        d["run"]["start"] = json!({"started_unix_ms": start_ms, "skew_ms": start_ms as f64});
+        d["run"]["start"] =
+            json!({"started_unix_ms": start_ms, "skew_ms": start_ms as f64, "waited_ms": 0});
         d["shard"] = json!({"index": index, "count": 2, "engine": "slurm",
             "fleet_devices": 20, "fleet_first_id": 1, "fleet_seed": 7,
             "fleet_rate": null, "fleet_connect_rate": 100.0});
@@ -701,6 +743,59 @@ mod tests {
         assert_eq!(m["shards"]["missing"], json!([1]));
         assert_eq!(m["shards"]["partial"], true);
         assert_eq!(m["config"]["devices"], 20);
+    }
+
+    /// Committed reports merge to exactly what the merge that walked JSON
+    /// paths wrote (`tests/fixtures/merge/`, written by that build): two
+    /// schema 1 halves, two schema 2 runs with checks and a breach
+    /// (`v2run-b.json` is `v2run.json` moved to devices 11-20, seed + 1,
+    /// 5 more sent, one breach), and a Slurm run's three shards against one
+    /// external hub, whole and partial.
+    #[test]
+    fn committed_reports_merge_as_before() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let want = root.join("loadgen/tests/fixtures/merge");
+        let shards = "bench-results/20261201T114854Z_605b2d6_shards/rate-20000/slurm-1";
+        let s = |i: u32| format!("{shards}/shard-{i}.json");
+        for (out, names, partial) in [
+            (
+                "halves.json",
+                vec![
+                    "loadgen/tests/fixtures/half1.json".to_string(),
+                    "loadgen/tests/fixtures/half2.json".to_string(),
+                ],
+                false,
+            ),
+            (
+                "v2.json",
+                vec![
+                    "loadgen/tests/fixtures/v2run.json".to_string(),
+                    "loadgen/tests/fixtures/merge/v2run-b.json".to_string(),
+                ],
+                false,
+            ),
+            ("shards.json", vec![s(0), s(1), s(2)], false),
+            ("partial.json", vec![s(2), s(0)], true),
+        ] {
+            let docs: Vec<(String, Value)> = names
+                .iter()
+                .map(|n| (n.clone(), load_report(&root.join(n)).unwrap()))
+                .collect();
+            let m = merge_set(&docs, partial).unwrap();
+            let text = serde_json::to_string_pretty(&m).unwrap() + "\n";
+            let expected = std::fs::read_to_string(want.join(out)).unwrap();
+            assert!(text == expected, "{out} differs from the committed merge");
+        }
+    }
+
+    /// Each key allowed to differ is a field of the typed config (a
+    /// renamed field would otherwise leave a dead entry here).
+    #[test]
+    fn every_key_that_may_differ_is_a_config_field() {
+        let cfg = serde_json::to_value(crate::report::fixture::config(&[])).unwrap();
+        for k in MAY_DIFFER {
+            assert!(cfg.get(k).is_some(), "{k} is not a RunConfig field");
+        }
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! Reading reports back from disk for the offline subcommands (`merge`,
-//! `hgrm`, `table`): a report is handled as a JSON tree, so files written by
-//! older builds with extra or missing optional keys still load. Reading is
-//! bounded ([`MAX_REPORT_BYTES`], histograms in `histo::decode_histogram`)
-//! and [`load_report`] refuses, in one line, a file that is not a loadgen
-//! report of a schema version this build knows.
+//! `hgrm`, `table`). [`load_typed`] gives a [`Report`]: the schema's own
+//! structs, which read schema 1 and 2 alike (keys newer than the oldest
+//! reports have defaults, see `report::schema`). [`load_report`] gives the
+//! JSON tree, for `merge`, which writes each input's own keys back.
+//! Reading is bounded ([`MAX_REPORT_BYTES`], histograms in
+//! `histo::decode_histogram`), and both refuse, in one line naming the file,
+//! a file that is not a loadgen report of a schema version this build
+//! knows, or (typed) one whose sections do not fit the schema.
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::report::Report;
 
 /// Largest report file read (a 5000-device run is well under 1 MB; the cap
 /// only stops a wrong path from filling memory).
@@ -31,6 +37,8 @@ pub enum FileError {
     TooLarge(PathBuf),
     /// Valid JSON, but not the layout expected (one line says what).
     Shape(String),
+    /// A known report version whose sections do not fit [`Report`].
+    Schema(PathBuf, serde_json::Error),
 }
 
 impl fmt::Display for FileError {
@@ -42,6 +50,9 @@ impl fmt::Display for FileError {
                 write!(f, "{}: larger than {MAX_REPORT_BYTES} bytes", p.display())
             }
             FileError::Shape(s) => f.write_str(s),
+            FileError::Schema(p, e) => {
+                write!(f, "{}: does not fit the report schema: {e}", p.display())
+            }
         }
     }
 }
@@ -76,6 +87,18 @@ pub fn load_report(path: &Path) -> Result<Value, FileError> {
     let v = load(path)?;
     check_report(&v).map_err(|s| FileError::Shape(format!("{}: {s}", path.display())))?;
     Ok(v)
+}
+
+/// Reads one loadgen report into the schema's structs: [`load_report`]'s
+/// checks, then [`typed`].
+pub fn load_typed(path: &Path) -> Result<Report, FileError> {
+    typed(path, &load_report(path)?)
+}
+
+/// The typed reading of `v`, a document [`check_report`] passed, read from
+/// `path` (named in the error).
+pub fn typed(path: &Path, v: &Value) -> Result<Report, FileError> {
+    Report::deserialize(v).map_err(|e| FileError::Schema(path.to_path_buf(), e))
 }
 
 /// Why bytes are not a usable document.
@@ -168,6 +191,7 @@ mod tests {
                 }
                 if let Ok(v) = parse_report_bytes(data) {
                     if check_report(&v).is_ok() {
+                        let _ = typed(Path::new("corpus"), &v);
                         for k in v["latency_us"].as_object().into_iter().flatten() {
                             let _ = crate::report::histo::decode_histogram(
                                 k.1["hist"].as_str().unwrap_or(""),
@@ -181,13 +205,63 @@ mod tests {
         assert!(n >= 2, "the corpus holds valid reports");
     }
 
+    fn tmp(name: &str, text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("reportfile-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn every_committed_report_loads_typed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        crate::report::fixture::committed_reports(&root.join("../bench-results"), &mut files);
+        crate::report::fixture::committed_reports(&root.join("tests/fixtures"), &mut files);
+        assert!(files.len() >= 100, "{} reports", files.len());
+        for p in &files {
+            let r = load_typed(p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(KNOWN_SCHEMAS.contains(&u64::from(r.schema_version)));
+        }
+    }
+
+    #[test]
+    fn a_report_outside_the_schema_is_one_line_naming_file_and_field() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2run.json");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&fixture).unwrap()).unwrap();
+        v["udp"]["sent"] = serde_json::json!("many");
+        let p = tmp("bent.json", &v.to_string());
+        let e = load_typed(&p).unwrap_err().to_string();
+        v["udp"].as_object_mut().unwrap().remove("sent");
+        let q = tmp("short.json", &v.to_string());
+        let f = load_typed(&q).unwrap_err().to_string();
+        // The size cap and version check come first, as for the tree.
+        v["schema_version"] = serde_json::json!(99);
+        let r = tmp("future.json", &v.to_string());
+        let g = load_typed(&r).unwrap_err().to_string();
+        for x in [&p, &q, &r] {
+            let _ = std::fs::remove_file(x);
+        }
+        assert!(
+            e.starts_with(&format!(
+                "{}: does not fit the report schema: ",
+                p.display()
+            )) && e.contains("invalid type: string \"many\"")
+                && e.lines().count() == 1,
+            "{e}"
+        );
+        assert!(f.contains("missing field `sent`"), "{f}");
+        assert!(g.contains("schema_version 99"), "{g}");
+    }
+
     #[test]
     fn a_file_over_the_cap_is_refused_unread() {
         let p = std::env::temp_dir().join(format!("big-report-{}.json", std::process::id()));
         let f = std::fs::File::create(&p).unwrap();
         f.set_len(MAX_REPORT_BYTES + 1).unwrap();
         let e = load(&p).unwrap_err().to_string();
+        let t = load_typed(&p).unwrap_err().to_string();
         let _ = std::fs::remove_file(&p);
         assert!(e.contains("larger than"), "{e}");
+        assert!(t.contains("larger than"), "{t}");
     }
 }

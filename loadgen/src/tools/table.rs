@@ -13,13 +13,21 @@
 //! - `timeline.<stem>.dat`: per report with a `timeline`, one line per
 //!   second: `t_s datagrams_sent statuses status_timeouts devices_up
 //!   fates_missing fates_unknown status_p99_ms`.
+//!
+//! Run reports are read typed ([`Report`], through
+//! `reportfile::load_typed`); the limits files are another format, read as
+//! JSON by key (their writer, `preflight::limits_bench`, builds them with
+//! `json!`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::tools::reportfile::{at, load, FileError};
+use crate::config::Pace;
+use crate::report::histo::LatencySummary;
+use crate::report::Report;
+use crate::tools::reportfile::{at, check_report, load, typed, FileError};
 
 /// Latency kinds shown, in order.
 pub const KINDS: [&str; 6] = [
@@ -37,20 +45,55 @@ const NAME_W: usize = 28;
 const COL_W: usize = 20;
 
 /// A short label: `5000d-loss0.02` (closed loop) or `1000d-rate200000`.
-pub fn label(r: &Value) -> String {
-    let d = at(r, "config.devices").and_then(Value::as_u64).unwrap_or(0);
-    match at(r, "config.pace.rate").and_then(Value::as_f64) {
+pub fn label(r: &Report) -> String {
+    let d = r.config.devices;
+    match rate(r) {
         Some(rate) => format!("{d}d-rate{rate:.0}"),
-        None => {
-            let loss = at(r, "config.loss").and_then(Value::as_f64).unwrap_or(0.0);
-            format!("{d}d-loss{loss}")
-        }
+        None => format!("{d}d-loss{}", r.config.loss),
     }
 }
 
+/// The open-loop rate, `None` closed loop.
+fn rate(r: &Report) -> Option<f64> {
+    match r.config.pace {
+        Pace::OpenLoop { rate } => Some(rate),
+        Pace::ClosedLoop { .. } => None,
+    }
+}
+
+/// A number of a limits file at `path`.
 fn f(r: &Value, path: &str) -> Option<f64> {
     at(r, path).and_then(Value::as_f64)
 }
+
+/// Rows of plain report figures: name and reading.
+type Figure = fn(&Report) -> Option<f64>;
+
+/// The loss accounting rows, below the latencies.
+const FIGURES: [(&str, Figure); 12] = [
+    ("udp generated", |r| Some(r.udp.generated as f64)),
+    ("udp sent", |r| Some(r.udp.sent as f64)),
+    ("injected drops", |r| Some(r.udp.injected_drops as f64)),
+    ("reported missing", |r| Some(r.udp.reported_missing as f64)),
+    ("unexplained loss", |r| Some(r.udp.unexplained_loss as f64)),
+    ("status timeouts", |r| Some(r.udp.status_timeouts as f64)),
+    ("hub rcvbuf drops", |r| {
+        r.loss_diagnosis.hub_udp_rcvbuf_drops.map(|d| d as f64)
+    }),
+    ("waves acked", |r| Some(r.commands.acked as f64)),
+    ("waves timed out", |r| Some(r.commands.timed_out as f64)),
+    ("recorder written", |r| {
+        r.recorder.as_ref().map(|x| x.stats.written as f64)
+    }),
+    ("recorder dropped", |r| {
+        r.recorder
+            .as_ref()
+            .map(|x| x.stats.dropped_queue_full as f64)
+    }),
+    ("recorder errors", |r| {
+        r.recorder.as_ref().map(|x| x.stats.write_errors as f64)
+    }),
+];
 
 /// One row: a name and a value per column; ratios to the first column.
 fn row(out: &mut String, name: &str, vals: &[Option<f64>], decimals: usize) {
@@ -77,7 +120,7 @@ fn header(out: &mut String, title: &str, n: usize, letter0: u8) {
 }
 
 /// The side-by-side table of `reports` and `limits` (each `(name, doc)`).
-pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String {
+pub fn render(reports: &[(String, Report)], limits: &[(String, Value)]) -> String {
     let mut out = String::new();
     for (i, (n, r)) in reports.iter().enumerate() {
         let _ = writeln!(out, "{}: {n} ({})", (b'A' + i as u8) as char, label(r));
@@ -88,49 +131,44 @@ pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String
     if !reports.is_empty() {
         out.push('\n');
         header(&mut out, "metric", reports.len(), b'A');
-        let col = |p: &str| reports.iter().map(|(_, r)| f(r, p)).collect::<Vec<_>>();
+        let col = |g: &dyn Fn(&Report) -> Option<f64>| {
+            reports.iter().map(|(_, r)| g(r)).collect::<Vec<_>>()
+        };
         row(
             &mut out,
             "devices registered",
-            &col("devices.registered"),
+            &col(&|r| Some(r.devices.registered as f64)),
             0,
         );
-        row(&mut out, "datagrams/s", &col("udp.datagrams_per_s"), 0);
+        row(
+            &mut out,
+            "datagrams/s",
+            &col(&|r| Some(r.udp.datagrams_per_s)),
+            0,
+        );
         for k in KINDS {
             if reports
                 .iter()
-                .all(|(_, r)| f(r, &format!("latency_us.{k}.count")).unwrap_or(0.0) == 0.0)
+                .all(|(_, r)| r.latency_us.get(k).map_or(0, |l| l.count) == 0)
             {
                 continue;
             }
-            for (p, key) in [("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")] {
-                let ms: Vec<Option<f64>> = col(&format!("latency_us.{k}.{key}"))
-                    .into_iter()
-                    .map(|v| v.map(|us| us / 1000.0))
-                    .collect();
+            for (p, q) in [
+                ("p50", (|l| l.p50) as fn(&LatencySummary) -> u64),
+                ("p99", |l| l.p99),
+                ("p99.9", |l| l.p999),
+            ] {
+                let ms = col(&|r| r.latency_us.get(k).map(|l| q(l) as f64 / 1000.0));
                 row(&mut out, &format!("{k} {p} ms"), &ms, 3);
             }
         }
-        for (name, p) in [
-            ("udp generated", "udp.generated"),
-            ("udp sent", "udp.sent"),
-            ("injected drops", "udp.injected_drops"),
-            ("reported missing", "udp.reported_missing"),
-            ("unexplained loss", "udp.unexplained_loss"),
-            ("status timeouts", "udp.status_timeouts"),
-            ("hub rcvbuf drops", "loss_diagnosis.hub_udp_rcvbuf_drops"),
-            ("waves acked", "commands.acked"),
-            ("waves timed out", "commands.timed_out"),
-            ("recorder written", "recorder.written"),
-            ("recorder dropped", "recorder.dropped_queue_full"),
-            ("recorder errors", "recorder.write_errors"),
-        ] {
-            row(&mut out, name, &col(p), 0);
+        for (name, g) in FIGURES {
+            row(&mut out, name, &col(&g), 0);
         }
         let _ = write!(out, "{:<NAME_W$}", "identity");
         for (_, r) in reports {
-            let id = at(r, "udp.identity").and_then(Value::as_str).unwrap_or("-");
-            let _ = write!(out, "{:>COL_W$}", if id == "ok" { "ok" } else { "FAILED" });
+            let ok = r.udp.identity == "ok";
+            let _ = write!(out, "{:>COL_W$}", if ok { "ok" } else { "FAILED" });
         }
         out.push('\n');
         if let Some((clean, lossy)) = knee(reports) {
@@ -216,7 +254,7 @@ pub fn render(reports: &[(String, Value)], limits: &[(String, Value)]) -> String
 }
 
 /// The gnuplot inputs described in the module docs.
-pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileError> {
+pub fn write_data(reports: &[(String, Report)], dir: &Path) -> Result<(), FileError> {
     let mut inputs = String::new();
     let mut scen = String::from(
         "# label dgram_per_s unexplained injected_drops reported_missing status_timeouts\n",
@@ -227,57 +265,58 @@ pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileErr
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("report");
-        let open = f(r, "config.pace.rate");
+        let open = rate(r);
         let _ = writeln!(
             inputs,
             "{stem}\t{}\t{}",
             label(r),
             if open.is_some() { "open" } else { "closed" }
         );
-        if let Some(tl) = r.get("timeline").and_then(Value::as_array) {
+        if let Some(tl) = &r.timeline {
             let mut t = String::from(
                 "# t_s datagrams_sent statuses status_timeouts devices_up fates_missing fates_unknown status_p99_ms\n",
             );
             for s in tl {
-                let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
                 let _ = writeln!(
                     t,
                     "{} {} {} {} {} {} {} {:.3}",
-                    n("t_s"),
-                    n("datagrams_sent"),
-                    n("statuses"),
-                    n("status_timeouts"),
-                    n("devices_up"),
-                    n("fates_missing"),
-                    n("fates_unknown"),
-                    n("status_p99_us") as f64 / 1e3
+                    s.t_s,
+                    s.datagrams_sent,
+                    s.statuses,
+                    s.status_timeouts,
+                    s.devices_up,
+                    s.fates_missing,
+                    s.fates_unknown,
+                    s.status_p99_us as f64 / 1e3
                 );
             }
             let p = dir.join(format!("timeline.{stem}.dat"));
             std::fs::write(&p, t).map_err(|e| FileError::Io(p.clone(), e))?;
         }
-        let g = |p: &str| f(r, p).unwrap_or(0.0);
+        let u = &r.udp;
+        // Written as f64, as they always were (`1e21` past 2^53 stays `1e21`).
+        let g = |n: u64| n as f64;
         match open {
             None => {
                 let _ = writeln!(
                     scen,
                     "{} {:.1} {} {} {} {}",
                     label(r),
-                    g("udp.datagrams_per_s"),
-                    g("udp.unexplained_loss"),
-                    g("udp.injected_drops"),
-                    g("udp.reported_missing"),
-                    g("udp.status_timeouts")
+                    u.datagrams_per_s,
+                    u.unexplained_loss as f64,
+                    g(u.injected_drops),
+                    g(u.reported_missing),
+                    g(u.status_timeouts)
                 );
             }
             Some(rate) => sweep.push((
                 rate,
                 format!(
                     "{rate:.0} {:.1} {} {} {}\n",
-                    g("udp.datagrams_per_s"),
-                    g("udp.unexplained_loss"),
-                    g("udp.missing_not_injected"),
-                    g("udp.status_timeouts")
+                    u.datagrams_per_s,
+                    u.unexplained_loss as f64,
+                    g(u.missing_not_injected),
+                    g(u.status_timeouts)
                 ),
             )),
         }
@@ -304,18 +343,16 @@ pub fn write_data(reports: &[(String, Value)], dir: &Path) -> Result<(), FileErr
 
 /// Whether an open-loop report shows trouble: unexplained loss, STATUS
 /// timeouts or a failed accounting identity.
-pub fn troubled(r: &Value) -> bool {
-    f(r, "udp.unexplained_loss").unwrap_or(0.0) != 0.0
-        || f(r, "udp.status_timeouts").unwrap_or(0.0) > 0.0
-        || at(r, "udp.identity").and_then(Value::as_str) != Some("ok")
+pub fn troubled(r: &Report) -> bool {
+    r.udp.unexplained_loss != 0 || r.udp.status_timeouts > 0 || r.udp.identity != "ok"
 }
 
 /// The rate sweep's knee: `(highest clean rate below it, first troubled
 /// rate)`, or `None` when no open-loop report is troubled.
-pub fn knee(reports: &[(String, Value)]) -> Option<(Option<f64>, f64)> {
+pub fn knee(reports: &[(String, Report)]) -> Option<(Option<f64>, f64)> {
     let mut pts: Vec<(f64, bool)> = reports
         .iter()
-        .filter_map(|(_, r)| Some((f(r, "config.pace.rate")?, troubled(r))))
+        .filter_map(|(_, r)| Some((rate(r)?, troubled(r))))
         .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let i = pts.iter().position(|p| p.1)?;
@@ -331,9 +368,8 @@ pub fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<(), FileError> 
         if d.get("kind").and_then(Value::as_str) == Some("limits") {
             limits.push((name, d));
         } else if d.get("udp").is_some() {
-            crate::tools::reportfile::check_report(&d)
-                .map_err(|e| FileError::Shape(format!("{name}: {e}")))?;
-            reports.push((name, d));
+            check_report(&d).map_err(|e| FileError::Shape(format!("{name}: {e}")))?;
+            reports.push((name, typed(p, &d)?));
         } else {
             return Err(FileError::Shape(format!(
                 "{name}: neither a loadgen report nor a limits file"
@@ -350,18 +386,25 @@ pub fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<(), FileError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
     use serde_json::json;
 
     #[test]
     fn ratios_to_the_first_column() {
-        let r = |d: u64, dps: f64| {
-            json!({"config": {"devices": d, "loss": 0.0, "pace": {"kind": "closed_loop"}},
-                   "udp": {"datagrams_per_s": dps, "identity": "ok"},
-                   "latency_us": {"status": {"p50": 1000, "p99": 2000, "p999": 4000, "count": 5}}})
+        let r = |d: &str, dps: f64| {
+            let mut r = fixture::report(&["--devices", d, "--loss", "0"]);
+            r.udp.datagrams_per_s = dps;
+            r.latency_us.retain(|k, _| k == "status");
+            let s = r.latency_us.get_mut("status").unwrap();
+            (s.p50, s.p99, s.p999, s.count) = (1000, 2000, 4000, 5);
+            r
         };
         let l = json!({"kind": "limits", "ratios": {"udp_cpu_per_datagram": 1.5}});
         let t = render(
-            &[("a".into(), r(100, 1000.0)), ("b".into(), r(1000, 2500.0))],
+            &[
+                ("a".into(), r("100", 1000.0)),
+                ("b".into(), r("1000", 2500.0)),
+            ],
             &[("l".into(), l)],
         );
         assert!(t.contains("A: a (100d-loss0)"), "{t}");
@@ -374,5 +417,74 @@ mod tests {
             .find(|l| l.starts_with("udp cpu per datagram"))
             .unwrap();
         assert!(line.ends_with("1.50"), "{line}");
+    }
+
+    /// Committed reports of every vintage (schema 1 fixtures, a schema 2
+    /// run, a recorder run, a merged shard set, an open-loop sweep) and two
+    /// limits files render exactly as `loadgen table` rendered them when it
+    /// still read JSON paths (`tests/fixtures/table/`, written by that
+    /// build), data files included.
+    #[test]
+    fn committed_reports_render_as_before() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let want = root.join("loadgen/tests/fixtures/table");
+        let names = [
+            "loadgen/tests/fixtures/half1.json",
+            "loadgen/tests/fixtures/half2.json",
+            "loadgen/tests/fixtures/rate500.json",
+            "loadgen/tests/fixtures/rate2000.json",
+            "loadgen/tests/fixtures/v2run.json",
+            "bench-results/20261201T112800Z_9167a15_recorder/r1-on.json",
+            "bench-results/20261201T114854Z_605b2d6_shards/rate-20000/slurm-1/merged.json",
+            "bench-results/20261201T123951Z_0179032_storm5000-1.json",
+            "bench-results/20261124T004546Z_06ab99a_sweep-d1000-rate300000.json",
+        ];
+        let reports: Vec<(String, Report)> = names
+            .iter()
+            .map(|n| {
+                let r = crate::tools::reportfile::load_typed(&root.join(n)).unwrap();
+                (n.to_string(), r)
+            })
+            .collect();
+        let limits: Vec<(String, Value)> = [
+            "loadgen/tests/fixtures/limits.json",
+            "bench-results/20261201T123904Z_0179032_limits.json",
+        ]
+        .iter()
+        .map(|n| (n.to_string(), load(&root.join(n)).unwrap()))
+        .collect();
+        let text = render(&reports, &limits);
+        assert_eq!(
+            text,
+            std::fs::read_to_string(want.join("render.txt")).unwrap()
+        );
+        let dir = std::env::temp_dir().join(format!("table-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_data(&reports, &dir).unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(&want)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "render.txt")
+            .collect();
+        files.sort();
+        let mut got: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, files);
+        for f in &files {
+            assert_eq!(
+                std::fs::read_to_string(dir.join(f)).unwrap(),
+                std::fs::read_to_string(want.join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        // The knee: an open-loop report in trouble, one clean below it.
+        let mut hot = reports[3].clone();
+        hot.1.udp.status_timeouts = 1;
+        let k = knee(&[reports[2].clone(), hot]);
+        assert_eq!(k, Some((Some(500.0), 2000.0)));
     }
 }
