@@ -39,7 +39,7 @@ pub const ADMIN_RETRY_MAX: Duration = Duration::from_secs(2);
 const RNG_STREAM: u64 = u64::MAX;
 
 /// The outcome of one command wave.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Wave {
     pub id: u64,
     pub command: String,

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use hub::ops::wire::HubStats;
@@ -271,32 +271,7 @@ pub struct Commands {
     /// Admin connections re-opened after one failed or broke.
     #[serde(default)]
     pub admin_reconnects: u64,
-    #[serde(deserialize_with = "de_waves")]
     pub wave_list: Vec<Wave>,
-}
-
-/// [`Wave`] (which lives with the operator) read back: a serde mirror the
-/// compiler checks field for field against it.
-#[derive(Deserialize)]
-#[serde(remote = "Wave")]
-struct WaveDef {
-    id: u64,
-    command: String,
-    sent_at_ms: u64,
-    reached: u64,
-    acked: u64,
-    timed_out: u64,
-    failed: u64,
-    elapsed_us: u64,
-    observed_us: u64,
-    done: bool,
-    measured: bool,
-}
-
-fn de_waves<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Wave>, D::Error> {
-    #[derive(Deserialize)]
-    struct W(#[serde(with = "WaveDef")] Wave);
-    Ok(Vec::<W>::deserialize(d)?.into_iter().map(|w| w.0).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
