@@ -2,7 +2,7 @@
 //! by a thread of its own so that a slow or failing disk never stalls the
 //! event loop. The line grammar is in [`crate::logfield`].
 //!
-//! The loop hands finished lines to a bounded channel ([`EventLog::record`]);
+//! The loop hands finished lines to a channel capped at [`LOG_QUEUE`] ([`EventLog::record`]);
 //! when the channel is full the line is dropped and counted. Lines of class
 //! [`LogClass::Noise`] (what a peer can cause at will) are dropped once the
 //! queue is half full, so a flooding peer never costs a lifecycle line
@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{unbounded, Sender};
 use serde::Serialize;
 
 use crate::limits::LOG_QUEUE;
@@ -97,7 +97,10 @@ impl EventLog {
     /// Opens (appends to) `path` and starts the writer.
     pub fn open(path: &Path) -> io::Result<EventLog> {
         let file = open_append(path)?;
-        let (tx, rx) = bounded::<LogMsg>(LOG_QUEUE);
+        // Unbounded in type, bounded here by [`LOG_QUEUE`] (see `send`): its
+        // blocks are allocated as lines queue and freed as they drain, so an
+        // idle hub holds no 65,536-slot array (about 6 MB of `LogMsg`).
+        let (tx, rx) = unbounded::<LogMsg>();
         let counters = Arc::new(LogCounters::default());
         let reopen = Arc::new(AtomicBool::new(false));
         let w = Writer::new(path.to_path_buf(), file, counters.clone(), reopen.clone());
@@ -154,11 +157,8 @@ impl EventLog {
         let Some(tx) = &self.tx else {
             return;
         };
-        match tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if tx.len() >= LOG_QUEUE || tx.send(msg).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
