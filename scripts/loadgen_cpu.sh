@@ -7,6 +7,10 @@
 #   scripts/loadgen_cpu.sh [ROUNDS]            (default 3)
 #
 # Environment: RATE (50000 datagrams/s), DEVICES (1000), DURATION (10),
+# PACE (open: `--rate RATE`, each device's datagrams spread evenly; closed:
+# the original client's rhythm, a cycle's 10 datagrams back to back every
+# second, so DEVICES=5000 offers 50000/s and each burst is one sendmmsg;
+# iperf3 is run at RATE either way),
 # LOADGEN_BIN (target/release/loadgen), BASELINE_BIN (optional: a second
 # loadgen binary, e.g. a build of the previous commit, measured in the same
 # rounds as "before"), OUT (bench-results/<UTC>_<commit>_loadgen-cpu).
@@ -19,12 +23,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${1:-3}
 RATE=${RATE:-50000}
+PACE=${PACE:-open}
+pace=(--rate "$RATE")
+[[ $PACE == closed ]] && pace=()
 DEVICES=${DEVICES:-1000}
 DURATION=${DURATION:-10}
 LG=${LOADGEN_BIN:-$root/target/release/loadgen}
 HUBBIN=$root/target/release/hub
 stamp="$(date -u +%Y%m%dT%H%M%SZ)_$(git -C "$root" rev-parse --short HEAD)"
-OUT=${OUT:-$root/bench-results/${stamp}_loadgen-cpu}
+OUT=${OUT:-$root/bench-results/${stamp}_loadgen-cpu-$PACE}
 mkdir -p "$OUT"
 tmp=$(mktemp -d /tmp/loadgen-cpu.XXXXXX)
 pids=()
@@ -35,21 +42,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$HUBBIN" --tcp-port 0 --udp-port 0 --admin-port 0 --metrics-port 0 --no-recorder \
-  --log-file "$tmp/hub.log" >"$tmp/hub.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q 'hub listening' "$tmp/hub.out" 2>/dev/null && break; sleep 0.1; done
-banner=$(grep 'hub listening' "$tmp/hub.out")
+hub_pid=
+start_hub() { # a fresh hub per loadgen run: a hub that saw these device names
+  # in an earlier run would take CYCLE:1 for an old cycle and send no STATUS
+  "$HUBBIN" --tcp-port 0 --udp-port 0 --admin-port 0 --metrics-port 0 --no-recorder \
+    --log-file "$tmp/hub.log" >"$tmp/hub.out" 2>&1 &
+  hub_pid=$!
+  pids+=("$hub_pid")
+  for _ in $(seq 100); do grep -q 'hub listening' "$tmp/hub.out" 2>/dev/null && break; sleep 0.1; done
+  banner=$(grep 'hub listening' "$tmp/hub.out")
+  TCP=$(port tcp) UDP=$(port udp) ADMIN=$(port admin)
+}
+stop_hub() { kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; }
 port() { sed -E "s/.*$1=[0-9.]+:([0-9]+).*/\1/" <<<"$banner"; }
-TCP=$(port tcp) UDP=$(port udp) ADMIN=$(port admin)
-echo "hub tcp=$TCP udp=$UDP admin=$ADMIN; rate $RATE/s, $DEVICES devices, ${DURATION}s, $ROUNDS rounds" | tee "$OUT/summary.txt"
+echo "pace $PACE, rate $RATE/s, $DEVICES devices, ${DURATION}s, $ROUNDS rounds, external hub (fresh per run), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
 
 run_loadgen() { # name bin round
   local f="$OUT/$1-$3.json"
+  start_hub
   timeout $((DURATION + 40)) "$2" --hub 127.0.0.1 --tcp-port "$TCP" --udp-port "$UDP" --admin-port "$ADMIN" \
-    --devices "$DEVICES" --rate "$RATE" --duration "${DURATION}s" --warmup 0s --connect-rate 1000000 \
+    --devices "$DEVICES" "${pace[@]}" --duration "${DURATION}s" --warmup 0s --connect-rate 1000000 \
     --command-every 0 --seed 42 --quiet --out "$f" \
     >"$tmp/lg.txt" 2>&1 || true
+  stop_hub
   python3 - "$f" "$1" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))
