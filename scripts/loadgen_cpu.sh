@@ -42,15 +42,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-hub_pid=
+hub_pid= hubs=0
 start_hub() { # a fresh hub per loadgen run: a hub that saw these device names
   # in an earlier run would take CYCLE:1 for an old cycle and send no STATUS
+  local o="$tmp/hub-$((++hubs)).out" # a new file: never read the last hub's banner
   "$HUBBIN" --tcp-port 0 --udp-port 0 --admin-port 0 --metrics-port 0 --no-recorder \
-    --log-file "$tmp/hub.log" >"$tmp/hub.out" 2>&1 &
+    --log-file "$tmp/hub.log" >"$o" 2>&1 &
   hub_pid=$!
   pids+=("$hub_pid")
-  for _ in $(seq 100); do grep -q 'hub listening' "$tmp/hub.out" 2>/dev/null && break; sleep 0.1; done
-  banner=$(grep 'hub listening' "$tmp/hub.out")
+  for _ in $(seq 100); do grep -q 'hub listening' "$o" 2>/dev/null && break; sleep 0.1; done
+  banner=$(grep 'hub listening' "$o")
   TCP=$(port tcp) UDP=$(port udp) ADMIN=$(port admin)
 }
 stop_hub() { kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; }
@@ -65,10 +66,12 @@ run_loadgen() { # name bin round
     --command-every 0 --seed 42 --quiet --out "$f" \
     >"$tmp/lg.txt" 2>&1 || true
   stop_hub
-  python3 - "$f" "$1" <<'PY' | tee -a "$OUT/summary.txt"
+  python3 - "$f" "$1" <<'PY' | tee -a "$OUT/summary.txt" || echo "$1 round $3 failed" | tee -a "$OUT/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))
 c = r["cpu"]; g = r["counters"]["generated"]
+if not r["counters"]["generated"]:
+    sys.exit(f'{sys.argv[2]:8} generated nothing: {sys.argv[1]}')
 print(f'{sys.argv[2]:8} ns/dgram {1e9 * c["loadgen_s"] / g:7.0f}  cpu {c["loadgen_s"]:.2f}s (user {c["process_user_s"]:.2f} sys {c["process_sys_s"]:.2f})  generated {g}  {r["udp"]["datagrams_per_s"]:.0f}/s  lag p99 {r["generator"]["send_lag_p99_us"] / 1000:.1f} ms  timeouts {r["counters"]["status_timeouts"]}  identity {r["udp"]["identity"]}')
 PY
 }
@@ -82,7 +85,7 @@ run_iperf() { # round
   timeout $((DURATION + 15)) /usr/bin/time -f '%U %S' -o "$tmp/time" \
     iperf3 -c 127.0.0.1 -p "$port" -u -b "$bits" -l 48 -t "$DURATION" --json >"$OUT/iperf3-$1.json" || true
   wait "$s" 2>/dev/null || true
-  python3 - "$OUT/iperf3-$1.json" "$tmp/time" <<'PY' | tee -a "$OUT/summary.txt"
+  python3 - "$OUT/iperf3-$1.json" "$tmp/time" <<'PY' | tee -a "$OUT/summary.txt" || echo "iperf3 round $1 failed" | tee -a "$OUT/summary.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))
 u, s = map(float, open(sys.argv[2]).read().split()[-2:])

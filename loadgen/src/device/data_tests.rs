@@ -494,7 +494,7 @@ mod batched_reports {
                 let mut batch = Vec::new();
                 while let Some(o) = d.next_datagram(now, &mut rng, &mut ctx) {
                     n += 1;
-                    let ok = n % 7 != 0;
+                    let ok = !n.is_multiple_of(7);
                     if batched {
                         batch.push((o, ok));
                     } else {
