@@ -789,6 +789,44 @@ mod tests {
     }
 
     #[test]
+    fn a_cycle_due_at_once_goes_out_whole_and_in_order() {
+        // A closed-loop cycle is due at once: its 10 datagrams take the
+        // `sendmmsg` path; each arrives, in order, and each is counted sent.
+        let t0 = Instant::now() - 3 * SEC;
+        let mut w = worker(t0, 1);
+        let hub = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect(hub.local_addr().unwrap()).unwrap();
+        udp.set_nonblocking(true).unwrap();
+        w.slots[0].udp = Some(UdpSocket::from_std(udp));
+        let (slot, mut ctx) = w.ctx_parts(0);
+        assert!(slot.dev.poll_connect(t0, &mut ctx));
+        slot.dev.on_connected(t0, &mut Vec::new(), &mut ctx);
+        w.pump_datagrams(0, Instant::now());
+        assert_eq!(w.meter.counters.sent, 10, "{:?}", w.meter.counters);
+        assert_eq!(w.meter.counters.send_errors, 0);
+        hub.set_read_timeout(Some(5 * SEC)).unwrap();
+        let mut buf = [0u8; 512];
+        for seq in 1..=10 {
+            let n = hub.recv(&mut buf).expect("every datagram arrives");
+            let d = hub::protocol::Datagram::parse(&buf[..n]).expect("a well-formed datagram");
+            assert_eq!((d.name, d.seq, d.cycle), ("Sensor0", seq, Some(1)));
+        }
+    }
+
+    #[test]
+    fn a_batch_without_a_socket_is_counted_refused_and_its_cycle_awaits_the_timeout() {
+        let t0 = Instant::now() - 3 * SEC;
+        let mut w = worker(t0, 1);
+        let (slot, mut ctx) = w.ctx_parts(0);
+        assert!(slot.dev.poll_connect(t0, &mut ctx));
+        slot.dev.on_connected(t0, &mut Vec::new(), &mut ctx);
+        w.pump_datagrams(0, Instant::now());
+        let c = &w.meter.counters;
+        assert_eq!((c.sent, c.send_errors, c.in_flight), (0, 10, 1), "{c:?}");
+    }
+
+    #[test]
     fn a_new_worker_has_every_device_waiting_and_none_connecting() {
         let t0 = Instant::now();
         let mut w = worker(t0, 3);
