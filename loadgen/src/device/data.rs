@@ -368,11 +368,19 @@ impl Data {
         }
     }
 
-    /// Reports whether the kernel took `out`.
-    pub fn sent(&mut self, out: Outgoing, ok: bool, ctx: &mut Ctx) {
-        let Some(p) = self.pending.iter_mut().rev().find(|p| p.cycle == out.cycle) else {
+    /// Reports whether the kernel took `out`, at `now` (the time its batch
+    /// was generated at). A worker that sends in batches reports after
+    /// generating the whole batch, so a refusal can arrive after the
+    /// cycle's last SEQ was generated: if that last SEQ was dropped and
+    /// every other one is now dropped or refused, the cycle never reached
+    /// the hub and is resolved here, as [`next_datagram`](Self::next_datagram)
+    /// would have done had the refusal been known then. (Reported one at a
+    /// time, a refusal always comes before the last SEQ is generated.)
+    pub fn sent(&mut self, out: Outgoing, ok: bool, now: Instant, ctx: &mut Ctx) {
+        let Some(idx) = self.pending.iter().rposition(|p| p.cycle == out.cycle) else {
             return;
         };
+        let p = &mut self.pending[idx];
         if ok {
             p.sent |= 1u64 << (out.seq - 1);
             if p.counted {
@@ -387,6 +395,18 @@ impl Data {
         // A cycle the kernel refused entirely gets no STATUS; it times out.
         if p.counted {
             ctx.counters.send_errors += 1;
+        }
+        let all = all_bits(self.cycle_len);
+        let last = 1u64 << (self.cycle_len - 1);
+        if p.injected & last != 0 && (p.injected | p.failed) & all == all {
+            let p = self.pending.remove(idx).expect("found above");
+            ctx.counters.in_flight -= 1;
+            if p.counted {
+                ctx.counters.unseen_cycles += 1;
+            }
+            if self.phase == Phase::Awaiting && self.pending.is_empty() {
+                self.rest(now);
+            }
         }
     }
 

@@ -43,7 +43,7 @@ impl Harness {
         let mut ctx = self.ctx();
         d.poll(now, &mut ctx);
         while let Some(o) = d.next_datagram(now, rng, &mut ctx) {
-            d.sent(o, true, &mut ctx);
+            d.sent(o, true, now, &mut ctx);
             v.push(o);
         }
         v
@@ -198,7 +198,7 @@ mod closed_loop {
         let mut got = Vec::new();
         while let Some(o) = d.next_datagram(t0, &mut rng, &mut ctx) {
             let ok = o.seq != 4;
-            d.sent(o, ok, &mut ctx);
+            d.sent(o, ok, t0, &mut ctx);
             if ok {
                 got.push(o);
             }
@@ -402,5 +402,118 @@ mod evidence {
         // fit cycle 1 too, so FIFO takes it, as an uncertain match.
         d.on_status(h.t0, b"STATUS RECEIVED 2/2 PACKETS", &mut h.ctx());
         assert_eq!((h.c.statuses, h.c.uncertain_matches), (1, 1));
+    }
+}
+
+mod batched_reports {
+    use super::*;
+
+    /// A seed whose first `chance(0.5)` is false and second true: with
+    /// `--loss 0.5` the first SEQ goes out and the last (second) is dropped.
+    fn first_sent_last_dropped() -> SplitMix64 {
+        (0..10_000)
+            .map(|seed| SplitMix64::new(7, seed))
+            .find(|r| {
+                let mut probe = r.clone();
+                !probe.chance(0.5) && probe.chance(0.5)
+            })
+            .expect("such a seed among 10 000")
+    }
+
+    /// Runs one closed-loop cycle of two SEQs whose first is refused by the
+    /// kernel, reported either at once (`batched` false) or after the whole
+    /// batch was generated; returns the counters and the next wake-up.
+    fn refused_then_dropped(batched: bool) -> (Counters, Option<Duration>) {
+        let mut h = Harness::new();
+        let mut rng = first_sent_last_dropped();
+        let mut d = Data::new(Pacing::Closed { interval: SEC }, 2, 5 * SEC, 0.5);
+        let t0 = h.t0;
+        d.start(t0);
+        let mut ctx = h.ctx();
+        d.poll(t0, &mut ctx);
+        let o = d.next_datagram(t0, &mut rng, &mut ctx).expect("SEQ 1");
+        assert_eq!(o.seq, 1);
+        if batched {
+            assert_eq!(
+                d.next_datagram(t0, &mut rng, &mut ctx),
+                None,
+                "SEQ 2 dropped"
+            );
+            d.sent(o, false, t0, &mut ctx);
+        } else {
+            d.sent(o, false, t0, &mut ctx);
+            assert_eq!(
+                d.next_datagram(t0, &mut rng, &mut ctx),
+                None,
+                "SEQ 2 dropped"
+            );
+        }
+        let wake = d.next_wake().map(|t| t - t0);
+        (h.c, wake)
+    }
+
+    #[test]
+    fn a_refusal_reported_after_the_batch_resolves_the_cycle_as_if_reported_at_once() {
+        let (once, wake_once) = refused_then_dropped(false);
+        let (batched, wake_batched) = refused_then_dropped(true);
+        assert_eq!(
+            (
+                once.unseen_cycles,
+                once.in_flight,
+                once.send_errors,
+                once.injected_drops
+            ),
+            (1, 0, 1, 1),
+            "one at a time: the cycle never reached the hub"
+        );
+        assert_eq!(batched, once, "same counters either way");
+        assert_eq!(
+            wake_once,
+            Some(SEC),
+            "rests one interval, no STATUS awaited"
+        );
+        assert_eq!(wake_batched, wake_once);
+        assert_eq!(batched.identity_holds(2), Ok(()));
+    }
+
+    #[test]
+    fn reports_after_the_batch_count_what_reports_one_at_a_time_count() {
+        // Open loop, 5 % loss, 10 SEQs a cycle, every 7th datagram refused:
+        // the same run reported per datagram and per batch of everything due.
+        let run = |batched: bool| {
+            let mut h = Harness::new();
+            let mut rng = SplitMix64::new(3, 3);
+            let mut d = Data::new(Pacing::Open { gap: SEC / 100 }, 10, 5 * SEC, 0.05);
+            let t0 = h.t0;
+            d.start(t0);
+            let mut n = 0u32;
+            for step in 1..=200u32 {
+                let now = t0 + SEC / 20 * step; // five datagrams due each step
+                let mut ctx = h.ctx();
+                d.poll(now, &mut ctx);
+                let mut batch = Vec::new();
+                while let Some(o) = d.next_datagram(now, &mut rng, &mut ctx) {
+                    n += 1;
+                    let ok = !n.is_multiple_of(7);
+                    if batched {
+                        batch.push((o, ok));
+                    } else {
+                        d.sent(o, ok, now, &mut ctx);
+                    }
+                }
+                for (o, ok) in batch {
+                    d.sent(o, ok, now, &mut ctx);
+                }
+            }
+            d.abandon(&mut h.ctx());
+            h.c
+        };
+        let once = run(false);
+        assert!(
+            once.send_errors > 100 && once.injected_drops > 20,
+            "{once:?}"
+        );
+        assert_eq!(run(true), once);
+        assert_eq!(once.identity_holds(10), Ok(()));
     }
 }

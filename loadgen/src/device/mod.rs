@@ -348,9 +348,10 @@ impl Device {
     }
 
     /// Reports whether the kernel took `out` (from
-    /// [`next_datagram`](Self::next_datagram)).
-    pub fn datagram_sent(&mut self, out: Outgoing, ok: bool, ctx: &mut Ctx) {
-        self.data.sent(out, ok, ctx);
+    /// [`next_datagram`](Self::next_datagram) at `now`). A batch's reports
+    /// may follow all of its `next_datagram` calls.
+    pub fn datagram_sent(&mut self, out: Outgoing, ok: bool, now: Instant, ctx: &mut Ctx) {
+        self.data.sent(out, ok, now, ctx);
     }
 
     /// A datagram arrived on the device's UDP socket (a STATUS, or not).

@@ -304,7 +304,7 @@ fn a_whole_cycle_runs_through_the_device_surface() {
         assert_eq!((g.seq, g.cycle), (o.seq, Some(1)));
         assert_eq!(g.value, f64::from(200 + o.seq) / 10.0);
         // The kernel refuses one.
-        d.datagram_sent(o, o.seq != 5, &mut h.ctx());
+        d.datagram_sent(o, o.seq != 5, t, &mut h.ctx());
         seqs.push(o.seq);
     }
     assert_eq!(seqs, (1..=10).collect::<Vec<u32>>());

@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod collect;
 pub mod embedded;
 pub mod fleet;
+pub mod mmsg;
 pub mod operator;
 pub mod progress;
 pub mod run;

@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,12 +21,14 @@ use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::mmsg::{self, RecvBatch, SendBatch};
+use crate::device::data::Outgoing;
 use crate::device::{CloseCause, Ctx, Device, Reply};
 use crate::report::accounting::Counters;
 use crate::report::evidence::{self, Samples};
 use crate::report::histo::Latencies;
 use crate::report::outage::OutageTracker;
-use hub::limits::{MAX_DATAGRAM, MAX_LINE};
+use hub::limits::MAX_LINE;
 use hub::protocol::{LineFramer, ACK_TEXT};
 
 /// Longest the loop sleeps, so stop and abort flags are seen promptly.
@@ -45,8 +48,9 @@ pub const MIN_DRAIN: Duration = Duration::from_millis(200);
 pub const MAX_UDP_ERRORS_PER_EVENT: u32 = 8;
 /// Datagrams one device sends per timer call. A device behind its open-loop
 /// schedule sends its backlog in batches, each against a fresh clock, with
-/// the stop checked in between.
-pub const SEND_BATCH: usize = 64;
+/// the stop checked in between; a batch of more than one goes out in one
+/// `sendmmsg` ([`mmsg`]).
+pub const SEND_BATCH: usize = mmsg::BATCH;
 /// Timer calls per loop pass before the loop re-reads the clock, polls and
 /// checks the stop again; an overloaded worker so never spins past the end.
 pub const TIMER_BATCH: usize = 512;
@@ -173,7 +177,11 @@ struct Worker {
     all_registered_at: Option<Instant>,
     outages: OutageTracker,
     rbuf: Box<[u8; READ_BUF]>,
-    dbuf: [u8; MAX_DATAGRAM],
+    /// The datagrams of one device's batch, encoded, and what they are.
+    sbatch: SendBatch,
+    souts: Vec<Outgoing>,
+    /// STATUSes taken from one device's socket per `recvmmsg`.
+    rbatch: RecvBatch,
 }
 
 /// What one `read` on a device's connection gave.
@@ -307,7 +315,9 @@ impl Worker {
             all_registered_at: None,
             outages,
             rbuf: Box::new([0; READ_BUF]),
-            dbuf: [0; MAX_DATAGRAM],
+            sbatch: SendBatch::new(),
+            souts: Vec::with_capacity(SEND_BATCH),
+            rbatch: RecvBatch::new(),
         })
     }
 
@@ -382,12 +392,18 @@ impl Worker {
         self.pump_datagrams(i, now);
     }
 
+    /// Generates every datagram the device has due (up to [`SEND_BATCH`]),
+    /// then sends them: one `send` for one, one `sendmmsg` for several.
+    /// Each datagram is tried once and reported with its own outcome, as
+    /// one `send` each would; the reports follow the whole batch's
+    /// generation (the device accounts for that, see `Device::datagram_sent`).
     fn pump_datagrams(&mut self, i: usize, now: Instant) {
         let Worker {
             slots,
             meter,
             ts,
-            dbuf,
+            sbatch,
+            souts,
             ..
         } = self;
         let slot = &mut slots[i];
@@ -395,16 +411,45 @@ impl Worker {
         // A fresh clock: `now` may be stale after a long pass.
         let now = now.max(Instant::now());
         slot.dev.poll_data(now, &mut ctx);
+        sbatch.clear();
+        souts.clear();
         for _ in 0..SEND_BATCH {
             let Some(o) = slot.dev.next_datagram(now, &mut ctx) else {
                 break;
             };
             let d = slot.dev.datagram(o, ts);
-            let ok = match (d.encode(&mut dbuf[..]), &slot.udp) {
-                (Ok(n), Some(udp)) => matches!(udp.send(&dbuf[..n]), Ok(m) if m == n),
-                _ => false,
-            };
-            slot.dev.datagram_sent(o, ok, &mut ctx);
+            if sbatch.push(|buf| d.encode(buf)) {
+                souts.push(o);
+            } else {
+                slot.dev.datagram_sent(o, false, now, &mut ctx);
+            }
+        }
+        let Some(udp) = slot.udp.as_ref() else {
+            for &o in souts.iter() {
+                slot.dev.datagram_sent(o, false, now, &mut ctx);
+            }
+            return;
+        };
+        let fd = udp.as_raw_fd();
+        if souts.len() == 1 {
+            let ok = sbatch.send_one(fd, 0);
+            slot.dev.datagram_sent(souts[0], ok, now, &mut ctx);
+            return;
+        }
+        let mut from = 0;
+        while from < souts.len() {
+            let took = sbatch.send(fd, from).unwrap_or(0);
+            for &o in &souts[from..from + took] {
+                slot.dev.datagram_sent(o, true, now, &mut ctx);
+            }
+            from += took;
+            // `sendmmsg` stops at the first datagram the kernel refused
+            // (and reports its error only when it is the first): that one
+            // was tried and failed; go on after it.
+            if let Some(&o) = souts.get(from) {
+                slot.dev.datagram_sent(o, false, now, &mut ctx);
+                from += 1;
+            }
         }
     }
 
@@ -620,19 +665,33 @@ impl Worker {
         }
     }
 
+    /// Takes every waiting datagram, [`mmsg::BATCH`] per `recvmmsg`; a
+    /// batch that is not full found the queue empty and ends the drain.
     fn on_udp_readable(&mut self, i: usize, now: Instant) {
         let Worker {
-            slots, meter, rbuf, ..
+            slots,
+            meter,
+            rbatch,
+            ..
         } = self;
         let slot = &mut slots[i];
         let mut ctx = meter.ctx();
         let Some(udp) = slot.udp.as_ref() else { return };
+        let fd = udp.as_raw_fd();
         let mut errors = 0;
         loop {
-            match udp.recv(&mut rbuf[..]) {
-                Ok(n) => slot.dev.on_status(now, &rbuf[..n], &mut ctx),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            match rbatch.recv(fd) {
+                Ok(n) => {
+                    for k in 0..n {
+                        slot.dev.on_status(now, rbatch.get(k), &mut ctx);
+                    }
+                    // An ICMP error met after some datagrams ends the batch
+                    // early too; it arrived during this call, so its wake-up
+                    // raises a new edge and the next event reports it first.
+                    if n < mmsg::BATCH {
+                        break;
+                    }
+                }
                 // A datagram sent while the hub was down came back as ICMP
                 // port unreachable. The kernel reports that once, ahead of
                 // any STATUS still queued: keep draining, or that STATUS
@@ -727,6 +786,44 @@ mod tests {
         assert!(b.outages.is_empty(), "shipped once");
         assert_eq!(b.outage_open_since, Some(t0 + 3 * SEC), "still open");
         assert_eq!(b.samples.refusals, ["Sensor0: refused"], "kept whole");
+    }
+
+    #[test]
+    fn a_cycle_due_at_once_goes_out_whole_and_in_order() {
+        // A closed-loop cycle is due at once: its 10 datagrams take the
+        // `sendmmsg` path; each arrives, in order, and each is counted sent.
+        let t0 = Instant::now() - 3 * SEC;
+        let mut w = worker(t0, 1);
+        let hub = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect(hub.local_addr().unwrap()).unwrap();
+        udp.set_nonblocking(true).unwrap();
+        w.slots[0].udp = Some(UdpSocket::from_std(udp));
+        let (slot, mut ctx) = w.ctx_parts(0);
+        assert!(slot.dev.poll_connect(t0, &mut ctx));
+        slot.dev.on_connected(t0, &mut Vec::new(), &mut ctx);
+        w.pump_datagrams(0, Instant::now());
+        assert_eq!(w.meter.counters.sent, 10, "{:?}", w.meter.counters);
+        assert_eq!(w.meter.counters.send_errors, 0);
+        hub.set_read_timeout(Some(5 * SEC)).unwrap();
+        let mut buf = [0u8; 512];
+        for seq in 1..=10 {
+            let n = hub.recv(&mut buf).expect("every datagram arrives");
+            let d = hub::protocol::Datagram::parse(&buf[..n]).expect("a well-formed datagram");
+            assert_eq!((d.name, d.seq, d.cycle), ("Sensor0", seq, Some(1)));
+        }
+    }
+
+    #[test]
+    fn a_batch_without_a_socket_is_counted_refused_and_its_cycle_awaits_the_timeout() {
+        let t0 = Instant::now() - 3 * SEC;
+        let mut w = worker(t0, 1);
+        let (slot, mut ctx) = w.ctx_parts(0);
+        assert!(slot.dev.poll_connect(t0, &mut ctx));
+        slot.dev.on_connected(t0, &mut Vec::new(), &mut ctx);
+        w.pump_datagrams(0, Instant::now());
+        let c = &w.meter.counters;
+        assert_eq!((c.sent, c.send_errors, c.in_flight), (0, 10, 1), "{c:?}");
     }
 
     #[test]
