@@ -118,6 +118,64 @@ impl Sensor {
         self.send(s.as_bytes());
     }
 
+    /// A whole cycle, SEQ 1..=`n` in the original shape, in one `sendmmsg`
+    /// call: the datagrams reach the hub's socket together, so a test
+    /// thread descheduled mid-cycle on a loaded machine cannot make a short
+    /// `--cycle-timeout` close the cycle early.
+    pub fn cycle(&self, name: &str, n: u32) {
+        use std::os::fd::AsRawFd;
+        let msgs: Vec<Vec<u8>> = (1..=n)
+            .map(|seq| {
+                format!("{name},2025-10-22 18:20:15,temperature,24.8,SEQ:{seq}").into_bytes()
+            })
+            .collect();
+        let SocketAddr::V4(v4) = self.hub else {
+            panic!("Sensor::cycle: IPv4 hubs only")
+        };
+        let dest = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let mut iovs: Vec<libc::iovec> = msgs
+            .iter()
+            .map(|m| libc::iovec {
+                iov_base: m.as_ptr() as *mut libc::c_void,
+                iov_len: m.len(),
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: an all-zero msghdr is valid; the fields set below
+                // point at `dest` and `iov`, which outlive the call.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = &dest as *const libc::sockaddr_in as *mut libc::c_void;
+                h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        let mut sent = 0;
+        while sent < hdrs.len() {
+            // SAFETY: `hdrs[sent..]` are valid mmsghdrs (see above).
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.sock.as_raw_fd(),
+                    hdrs[sent..].as_mut_ptr(),
+                    (hdrs.len() - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            assert!(r > 0, "sendmmsg: {}", std::io::Error::last_os_error());
+            sent += r as usize;
+        }
+    }
+
     pub fn recv_status(&self) -> String {
         let mut buf = [0u8; 2048];
         let (n, _) = self.sock.recv_from(&mut buf).expect("STATUS");

@@ -62,9 +62,7 @@ impl WellBehaved {
     /// A full UDP cycle, which must be answered 10/10.
     pub fn status_round(&mut self) -> Result<(), String> {
         let name = &self.name;
-        for seq in 1..=10 {
-            self.sensor.reading(name, seq, None);
-        }
+        self.sensor.cycle(name, 10);
         let mut buf = [0u8; 2048];
         match self.sensor.sock.recv_from(&mut buf) {
             Ok((n, _)) if &buf[..n] == b"STATUS RECEIVED 10/10 PACKETS" => Ok(()),
