@@ -587,13 +587,20 @@ impl ControlPlane {
             self.resolve(now, wave, Outcome::Failed);
             return false;
         }
-        dev.queue.push_back(Pending {
+        let p = Pending {
             command,
             wave: Some(wave),
             sent_at: None,
-        });
-        if dev.inflight.is_none() {
-            self.send_next(now, name);
+        };
+        if dev.inflight.is_none() && dev.queue.is_empty() {
+            // Nothing ahead of it: sent at once, and the device's queue is
+            // never allocated (most devices never have a command waiting).
+            self.send_pending(now, name, p);
+        } else {
+            dev.queue.push_back(p);
+            if dev.inflight.is_none() {
+                self.send_next(now, name);
+            }
         }
         true
     }
@@ -605,7 +612,16 @@ impl ControlPlane {
         if dev.inflight.is_some() {
             return;
         }
-        let Some(mut p) = dev.queue.pop_front() else {
+        let Some(p) = dev.queue.pop_front() else {
+            return;
+        };
+        self.send_pending(now, name, p);
+    }
+
+    /// Writes `p` to the device (which has nothing in flight) and starts
+    /// its ACK timer.
+    fn send_pending(&mut self, now: Instant, name: &Name, mut p: Pending) {
+        let Some(dev) = self.devices.get_mut(name) else {
             return;
         };
         dev.unsolicited = 0;
