@@ -70,26 +70,24 @@ impl EventLoop {
 
     /// Admin sessions open and not closing, split by whether they have sent
     /// a complete line yet.
-    fn admin_open(&self, proven: bool) -> Vec<usize> {
-        self.conns
-            .admin_slots()
-            .iter()
-            .copied()
-            .filter(|&i| matches!(self.conns.get(i), Some(c) if !c.closing && c.proven == proven))
-            .collect()
+    /// An iterator, not a list: the timers and the loop's deadline walk it
+    /// every turn, and a list would be an allocation per turn.
+    fn admin_open(&self, proven: bool) -> impl Iterator<Item = usize> + '_ {
+        self.conns.admin_slots().iter().copied().filter(
+            move |&i| matches!(self.conns.get(i), Some(c) if !c.closing && c.proven == proven),
+        )
     }
 
     /// The oldest session that has not spoken yet, if room must be made:
     /// past [`ADMIN_UNPROVEN`] only one whose grace is over, past
     /// [`ADMIN_UNPROVEN_HARD`] any. `incoming` counts a newcomer.
     fn unproven_victim(&self, incoming: usize, now: Instant) -> Option<usize> {
-        let open = self.admin_open(false);
-        let count = open.len() + incoming;
+        let count = self.admin_open(false).count() + incoming;
         if count <= ADMIN_UNPROVEN {
             return None;
         }
         let hard = count > ADMIN_UNPROVEN_HARD;
-        open.into_iter()
+        self.admin_open(false)
             .map(|i| (i, self.conns.get(i).expect("open").last_line))
             .filter(|&(_, opened)| hard || now >= opened + ADMIN_GRACE)
             .min_by_key(|&(_, opened)| opened)
@@ -119,7 +117,8 @@ impl EventLoop {
     /// `--max-admin-sessions` seats, evicting the longest idle session
     /// (one waiting for a wave or a `list` last) when all are taken.
     pub(super) fn admin_seat(&mut self, idx: usize, now: Instant) {
-        let open = self.admin_open(true);
+        // Counted before this session is marked, so it is not its own victim.
+        let open: Vec<usize> = self.admin_open(true).collect();
         if let Some(c) = self.conns.get_mut(idx) {
             c.proven = true;
         }
@@ -176,7 +175,7 @@ impl EventLoop {
     pub(super) fn admin_deadline(&self) -> Option<Instant> {
         let idle = self.cfg.admin_idle_timeout;
         let deadline = self.cfg.admin_line_deadline;
-        let over_soft = self.admin_open(false).len() > ADMIN_UNPROVEN;
+        let over_soft = self.admin_open(false).count() > ADMIN_UNPROVEN;
         self.conns
             .admin_slots()
             .iter()
