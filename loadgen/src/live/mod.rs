@@ -9,6 +9,8 @@
 //!   main thread and turns their messages into fleet figures;
 //! - [`worker`] is one thread's mio loop over a shard of sans-IO
 //!   [`device`](crate::device)s: it owns the TCP/UDP sockets and moves bytes;
+//!   its [`connector`] thread opens them (socket, options, `connect`) so a
+//!   connection storm spreads over two cores;
 //! - [`operator`] plays the admin (command waves, stats) on the admin port;
 //! - [`backoff`] spaces the reconnects of devices and operator.
 //!
@@ -19,6 +21,7 @@
 //! offline tools and tests use them without starting a run.
 pub mod backoff;
 pub mod collect;
+pub mod connector;
 pub mod embedded;
 pub mod fleet;
 pub mod mmsg;

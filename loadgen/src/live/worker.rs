@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use mio::net::{TcpStream, UdpSocket};
-use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, Protocol, Socket, Type};
+use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::connector::{Connector, Opened, Request};
 use super::mmsg::{self, RecvBatch, SendBatch};
 use crate::device::data::Outgoing;
 use crate::device::{CloseCause, Ctx, Device, Reply};
@@ -54,12 +54,9 @@ pub const SEND_BATCH: usize = mmsg::BATCH;
 /// Timer calls per loop pass before the loop re-reads the clock, polls and
 /// checks the stop again; an overloaded worker so never spins past the end.
 pub const TIMER_BATCH: usize = 512;
-/// Send buffer of a device's TCP connection. A device writes only its
-/// registration line and ACKs (21 bytes each, one per command), so a small
-/// fixed buffer costs nothing, bounds kernel memory per device, and lets a
-/// hub that stops reading show up within a few hundred ACKs instead of
-/// megabytes of autotuned buffer.
-pub const DEVICE_SNDBUF: usize = 16 * 1024;
+pub use super::connector::DEVICE_SNDBUF;
+/// The token of the worker's [`Connector`] waker (devices use `2i`, `2i+1`).
+const WAKE: Token = Token(usize::MAX);
 /// Longest a finished worker keeps its connections for the final stats.
 pub const MAX_RELEASE_WAIT: Duration = Duration::from_secs(15);
 /// Bytes one device may receive in one read burst. A correct hub sends one
@@ -166,8 +163,8 @@ struct Worker {
     poll: Poll,
     slots: Vec<Slot>,
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    hub_tcp: SocketAddr,
-    hub_udp: SocketAddr,
+    /// Opens the devices' sockets on its own thread (see [`connector`](super::connector)).
+    connector: Connector,
     epoch: Instant,
     drain_deadline: Instant,
     wave_sent_ns: Arc<AtomicU64>,
@@ -191,6 +188,35 @@ enum Chunk {
     Eof,
     Broken,
     TooLong,
+}
+
+/// What a readiness event on a device's connection says.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    writable: bool,
+    /// Something to read: data, end of stream, hang-up or an error.
+    input: bool,
+}
+
+impl Ready {
+    fn of(ev: &mio::event::Event) -> Self {
+        Ready {
+            writable: ev.is_writable(),
+            input: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+        }
+    }
+
+    /// A connecting socket that is writable and reports nothing else has
+    /// completed its handshake (`SO_ERROR` checked separately).
+    fn connected(self) -> bool {
+        self.writable && !self.input
+    }
+
+    #[cfg(test)]
+    const ANY: Ready = Ready {
+        writable: true,
+        input: true,
+    };
 }
 
 fn tcp_token(i: usize) -> Token {
@@ -223,13 +249,17 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             }
         }
         let now = Instant::now();
+        w.take_opened(now);
         for ev in events.iter() {
+            if ev.token() == WAKE {
+                continue;
+            }
             let i = ev.token().0 / 2;
             if i >= w.slots.len() {
                 continue;
             }
             if ev.token().0 % 2 == 0 {
-                w.on_tcp_event(i, now);
+                w.on_tcp_event(i, now, Ready::of(ev));
             } else {
                 w.on_udp_readable(i, now);
             }
@@ -280,9 +310,12 @@ impl Worker {
             release,
         } = plan;
         let outages = OutageTracker::new(devices.len());
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let connector = Connector::spawn(format!("lg-connect-{id}"), hub_tcp, hub_udp, waker)?;
         Ok(Worker {
             plan_id: id,
-            poll: Poll::new()?,
+            poll,
             slots: devices
                 .into_iter()
                 .map(|s| Slot {
@@ -304,8 +337,7 @@ impl Worker {
                 samples: Samples::default(),
                 max_lag,
             },
-            hub_tcp,
-            hub_udp,
+            connector,
             epoch,
             drain_deadline,
             wave_sent_ns,
@@ -384,7 +416,13 @@ impl Worker {
         let (slot, mut ctx) = self.ctx_parts(i);
         let due = slot.dev.poll_connect(now, &mut ctx);
         if due {
-            if let Err(_e) = self.start_connect(i) {
+            let slot = &self.slots[i];
+            let r = Request {
+                slot: i as u32,
+                udp: slot.udp.is_none(),
+                source: slot.source,
+            };
+            if !self.connector.open(r) {
                 let (slot, mut ctx) = self.ctx_parts(i);
                 slot.dev.on_connect_failed(now, &mut ctx);
             }
@@ -453,52 +491,36 @@ impl Worker {
         }
     }
 
-    fn start_connect(&mut self, i: usize) -> io::Result<()> {
-        let hub_tcp = self.hub_tcp;
-        let hub_udp = self.hub_udp;
+    /// Takes every device the connector has opened: registers its sockets
+    /// with this worker's poll (a connect that already completed shows up
+    /// as the first readiness event), or counts the connect failed.
+    fn take_opened(&mut self, now: Instant) {
+        while let Some(o) = self.connector.take() {
+            let i = o.slot as usize;
+            self.install_or_fail(o, now);
+            self.reschedule(i);
+        }
+    }
+
+    fn install_or_fail(&mut self, o: Opened, now: Instant) {
+        let i = o.slot as usize;
+        if let Err(_e) = self.install(o) {
+            let (slot, mut ctx) = self.ctx_parts(i);
+            slot.dev.on_connect_failed(now, &mut ctx);
+        }
+    }
+
+    fn install(&mut self, o: Opened) -> io::Result<()> {
+        let i = o.slot as usize;
         let slot = &mut self.slots[i];
-        let src = slot.source.map(IpAddr::V4);
-        if slot.udp.is_none() {
-            let s = Socket::new(
-                Domain::for_address(hub_udp),
-                Type::DGRAM,
-                Some(Protocol::UDP),
-            )?;
-            // No SO_REUSEADDR on UDP: it lets the kernel hand one ephemeral
-            // port to two sockets, and STATUSes then reach the wrong device
-            // (measured: timeouts plus as many stray STATUSes).
-            s.set_nonblocking(true)?;
-            let bind_ip = src.unwrap_or(if hub_udp.is_ipv4() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                hub_udp.ip()
-            });
-            s.bind(&SocketAddr::new(bind_ip, 0).into())?;
-            s.connect(&hub_udp.into())?;
-            let mut udp = UdpSocket::from_std(s.into());
+        if let Some(udp) = o.udp {
+            let mut udp = UdpSocket::from_std(udp?);
             self.poll
                 .registry()
                 .register(&mut udp, udp_token(i), Interest::READABLE)?;
             slot.udp = Some(udp);
         }
-        let s = Socket::new(
-            Domain::for_address(hub_tcp),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )?;
-        s.set_reuse_address(true)?;
-        s.set_nodelay(true)?;
-        s.set_send_buffer_size(DEVICE_SNDBUF)?;
-        s.set_nonblocking(true)?;
-        if let Some(ip) = src {
-            s.bind(&SocketAddr::new(ip, 0).into())?;
-        }
-        match s.connect(&hub_tcp.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(e),
-        }
-        let mut tcp = TcpStream::from_std(s.into());
+        let mut tcp = TcpStream::from_std(o.tcp?);
         self.poll.registry().register(
             &mut tcp,
             tcp_token(i),
@@ -510,7 +532,7 @@ impl Worker {
         Ok(())
     }
 
-    fn on_tcp_event(&mut self, i: usize, now: Instant) {
+    fn on_tcp_event(&mut self, i: usize, now: Instant, ready: Ready) {
         if self.slots[i].tcp.is_none() {
             return; // closed earlier in this batch
         }
@@ -520,10 +542,14 @@ impl Worker {
                 Ok(None) => {}
                 _ => return self.close(i, now, true),
             }
-            match tcp.peer_addr() {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(_) => return self.close(i, now, true),
+            // Writable with no error and no hang-up is connected
+            // (connect(2)); anything else asks the kernel.
+            if !ready.connected() {
+                match tcp.peer_addr() {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(_) => return self.close(i, now, true),
+                }
             }
             let (slot, mut ctx) = self.ctx_parts(i);
             slot.dev.on_connected(now, &mut slot.out, &mut ctx);
@@ -531,7 +557,11 @@ impl Worker {
         if !self.flush(i) {
             return self.close(i, now, false);
         }
-        self.read(i, now);
+        // Edge-triggered: an event without input carries none (the
+        // registration's writable edge); a later line raises its own.
+        if ready.input {
+            self.read(i, now);
+        }
     }
 
     /// Reads and answers every complete line, chunk by chunk, flushing the
@@ -837,7 +867,7 @@ mod tests {
         assert!(w.slots.iter().all(|s| !s.dev.is_connecting()));
         assert!(w.slots.iter().all(|s| s.tcp.is_none() && s.udp.is_none()));
         // A readiness event for a slot without a socket is ignored.
-        w.on_tcp_event(0, t0);
+        w.on_tcp_event(0, t0, Ready::ANY);
         assert_eq!(w.meter.counters, Counters::default());
     }
 }
