@@ -16,7 +16,13 @@
 //! the figure is dominated by per-wake-up cost; `--senders 2` offers more
 //! than one receiver takes, so queues build and batching shows.
 //!
-//! `cargo bench -p hub --bench udp_ingest [-- --datagrams N --rounds R --senders S --json FILE]`
+//! `--recorder` runs the hub as it ships (every reading recorded to a
+//! SQLite file) and counts the whole hub, not only its loop: the CPU of
+//! every `hub*` thread (loop, recorder, log writer), with the recorder's
+//! share per row written beside it; after each round the file is read
+//! back and must hold every datagram the hub took.
+//!
+//! `cargo bench -p hub --bench udp_ingest [-- --datagrams N --rounds R --senders S --recorder --json FILE]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
@@ -95,6 +101,9 @@ struct Round {
     cpu: Duration,
     send_time: Duration,
     allocs: u64,
+    /// With `--recorder`: the recorder thread's CPU, the rows it wrote and
+    /// the rows dropped because its queue was full.
+    recorder: Option<(Duration, u64, u64)>,
 }
 
 impl Round {
@@ -118,7 +127,20 @@ fn bare_round(n: usize, msgs: &[Vec<u8>], senders: usize) -> Round {
         cpu,
         send_time,
         allocs,
+        recorder: None,
     }
+}
+
+/// CPU of this process's hub threads (`hub`, `hub-log`, `hub-recorder`,
+/// …) by name.
+fn hub_threads_cpu() -> std::collections::BTreeMap<String, f64> {
+    let mut m = hostprobe::thread::cpu_by_name();
+    m.retain(|k, _| k == "hub" || k.starts_with("hub-"));
+    m
+}
+
+fn secs(m: &std::collections::BTreeMap<String, f64>, k: &str) -> f64 {
+    m.get(k).copied().unwrap_or(0.0)
 }
 
 fn settle(mut read: impl FnMut() -> u64) -> u64 {
@@ -149,24 +171,61 @@ fn hub_round(
     msgs: &[Vec<u8>],
     senders: usize,
     log: &std::path::Path,
+    db: Option<&std::path::Path>,
 ) -> (Round, serde_json::Value) {
     let mut cfg = HubConfig::embedded(log.to_path_buf());
     cfg.udp_rcvbuf = RCVBUF;
+    if let Some(db) = db {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
+        cfg.recorder = Some(db.to_path_buf());
+    }
     let hub = Hub::bind(cfg).unwrap().spawn().unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let hub_tid = find_thread("hub").expect("hub thread");
     let datagrams = |st: &serde_json::Value| st["udp"]["datagrams"].as_u64().unwrap_or(0);
-    let cpu0 = thread_cpu(hub_tid);
+    let whole = db.is_some();
+    // The loop thread alone, or (with the recorder) every hub thread.
+    let cpu_now = || {
+        if whole {
+            Duration::from_secs_f64(hub_threads_cpu().values().sum())
+        } else {
+            thread_cpu(hub_tid)
+        }
+    };
+    let threads0 = hub_threads_cpu();
+    let cpu0 = cpu_now();
     let a0 = ALLOCS.load(Ordering::Relaxed);
     let send_time = blast(hub.udp_addr, n, msgs, senders);
-    // Settle on the hub thread's CPU clock rather than polling stats (each
+    // Settle on the hub's CPU clock rather than polling stats (each
     // stats call would add admin work to the measurement).
-    settle(|| thread_cpu(hub_tid).as_micros() as u64 / 1000);
+    settle(|| cpu_now().as_micros() as u64 / 1000);
     let allocs = ALLOCS.load(Ordering::Relaxed) - a0;
-    let cpu = thread_cpu(hub_tid) - cpu0;
+    let cpu = cpu_now() - cpu0;
+    let threads1 = hub_threads_cpu();
     let stats = admin_stats(hub.admin_addr);
     hub.shutdown().unwrap();
     let received = datagrams(&stats);
+    let recorder = db.map(|db| {
+        let rec = secs(&threads1, "hub-recorder") - secs(&threads0, "hub-recorder");
+        let rows: u64 = rusqlite::Connection::open(db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM readings", [], |r| r.get(0)))
+            .expect("the recorder's file reads back");
+        let r = &stats["recorder"];
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        // Every reading the hub accepted is in the file or counted lost.
+        assert_eq!(
+            rows + n("dropped_queue_full") + n("write_errors"),
+            n("accepted"),
+            "recorder identity: {r}"
+        );
+        (
+            Duration::from_secs_f64(rec.max(0.0)),
+            rows,
+            n("dropped_queue_full"),
+        )
+    });
     (
         Round {
             sent: n as u64,
@@ -174,6 +233,7 @@ fn hub_round(
             cpu,
             send_time,
             allocs,
+            recorder,
         },
         stats,
     )
@@ -188,6 +248,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut n, mut rounds, mut json_out, mut senders) =
         (1_000_000usize, 5usize, None::<String>, 1usize);
+    let mut record = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--datagrams" => {
@@ -210,6 +271,7 @@ fn main() {
                     .filter(|&s| s >= 1)
                     .expect("--senders N")
             }
+            "--recorder" => record = true,
             "--bench" => {}
             other => {
                 eprintln!("udp_ingest: unknown argument {other}");
@@ -220,13 +282,20 @@ fn main() {
     let msgs = payloads();
     let len = msgs.iter().map(Vec::len).sum::<usize>() / msgs.len();
     let log = std::env::temp_dir().join(format!("udp_ingest_{}.log", std::process::id()));
-    println!("udp_ingest: {n} datagrams of ~{len} bytes per round from {senders} sender thread(s), {rounds} rounds, bare and hub alternating");
+    let db = std::env::temp_dir().join(format!("udp_ingest_{}.db", std::process::id()));
+    let db = record.then_some(db.as_path());
+    let what = if record {
+        "whole hub (every hub thread), recorder on"
+    } else {
+        "hub loop thread, recorder off"
+    };
+    println!("udp_ingest: {n} datagrams of ~{len} bytes per round from {senders} sender thread(s), {rounds} rounds, bare and hub alternating; {what}");
     println!("round  receiver  sent/s      recv      cpu_ns/dgram  allocs/dgram");
     let (mut bare, mut hubr) = (Vec::new(), Vec::new());
     let mut last_stats = serde_json::Value::Null;
     for r in 0..rounds {
         let b = bare_round(n, &msgs, senders);
-        let (h, st) = hub_round(n, &msgs, senders, &log);
+        let (h, st) = hub_round(n, &msgs, senders, &log, db);
         last_stats = st;
         for (name, x) in [("bare", b), ("hub", h)] {
             println!(
@@ -237,10 +306,31 @@ fn main() {
                 x.allocs as f64 / x.received.max(1) as f64
             );
         }
+        if let Some((cpu, rows, dropped)) = h.recorder {
+            println!(
+                "       recorder  {rows} rows written, {dropped} dropped (queue full), {:.1} ns CPU per row",
+                cpu.as_nanos() as f64 / rows.max(1) as f64
+            );
+        }
         bare.push(b);
         hubr.push(h);
     }
     let _ = std::fs::remove_file(&log);
+    if let Some(db) = db {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
+    }
+    let rec_ns: Vec<f64> = hubr
+        .iter()
+        .filter_map(|r| r.recorder)
+        .map(|(c, rows, _)| c.as_nanos() as f64 / rows.max(1) as f64)
+        .collect();
+    let rec_dropped: Vec<u64> = hubr
+        .iter()
+        .filter_map(|r| r.recorder)
+        .map(|r| r.2)
+        .collect();
     let med = |v: &[Round], f: fn(&Round) -> f64| median(v.iter().map(f).collect());
     let bare_ns = med(&bare, Round::ns_per);
     let hub_ns = med(&hubr, Round::ns_per);
@@ -255,6 +345,12 @@ fn main() {
     let allocs = med(&hubr, |r| r.allocs as f64 / r.received.max(1) as f64);
     println!("median: bare {bare_ns:.1} ns/dgram, hub {hub_ns:.1} ns/dgram, hub/bare {:.2} (median of per-round ratios {ratios:.2})", hub_ns / bare_ns);
     println!("median: sender {send_rate:.0} dgram/s, hub took {hub_rate:.0} dgram/s, {allocs:.4} allocations per datagram");
+    if !rec_ns.is_empty() {
+        println!(
+            "median: recorder {:.1} ns CPU per row written",
+            median(rec_ns.clone())
+        );
+    }
     let statuses = last_stats["udp"]["statuses_sent"].as_u64().unwrap_or(0);
     println!(
         "last hub round: {statuses} STATUS sent, kernel drops {}",
@@ -267,6 +363,11 @@ fn main() {
             "datagram_bytes": len,
             "rounds": rounds,
             "senders": senders,
+            "recorder": record,
+            "hub_cpu_counts": what,
+            "recorder_cpu_ns_per_row": rec_ns,
+            "median_recorder_ns_per_row": (!rec_ns.is_empty()).then(|| median(rec_ns.clone())),
+            "recorder_dropped_queue_full": rec_dropped,
             "bare_cpu_ns_per_datagram": bare.iter().map(Round::ns_per).collect::<Vec<_>>(),
             "hub_cpu_ns_per_datagram": hubr.iter().map(Round::ns_per).collect::<Vec<_>>(),
             "median_bare_ns": bare_ns,
