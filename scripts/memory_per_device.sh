@@ -4,7 +4,8 @@
 # command wave every 3 s, for N = SIZES; the figure is the slope between
 # sizes, so fixed costs (buffers, tables' first pages) drop out. Peak
 # RssAnon is sampled every 0.5 s. Loopback only; each run bounded by
-# `timeout` and `--duration`.
+# `timeout` and `--duration`. loadgen's own peak RssAnon is sampled beside
+# it (its budget: 1.5 KiB per device).
 #
 #   scripts/memory_per_device.sh [SIZES]      (default "4950 9900", twice)
 set -euo pipefail
@@ -26,23 +27,34 @@ for n in $SIZES; do
     --devices "$n" --duration 15 --command-every 3 --source-ips 127.0.0.2-127.0.0.17 \
     --quiet --summary none --out "$tmp/r-$n.json" || true &
   lp=$!
-  peak=0
+  peak=0 lgpeak=0
   while kill -0 $lp 2>/dev/null; do
-    r=$(awk '/RssAnon/ {print $2}' /proc/$hp/status); ((r > peak)) && peak=$r; sleep 0.5
+    r=$(awk '/RssAnon/ {print $2}' /proc/$hp/status); ((r > peak)) && peak=$r
+    # loadgen's own (the process writing this run's report).
+    for p in $(pgrep -f -- "--out $tmp/r-$n.json"); do
+      [[ $(cat /proc/$p/comm 2>/dev/null) == loadgen ]] || continue
+      g=$(awk '/RssAnon/ {print $2}' /proc/$p/status 2>/dev/null || echo 0)
+      ((g > lgpeak)) && lgpeak=$g
+    done
+    sleep 0.5
   done
   reg=$(python3 -c "import json;print(json.load(open('$tmp/r-$n.json'))['devices']['registered'])")
-  echo "devices=$n registered=$reg idle_anon_kib=$base peak_anon_kib=$peak" | tee -a "$OUT"
+  echo "devices=$n registered=$reg idle_anon_kib=$base peak_anon_kib=$peak loadgen_peak_anon_kib=$lgpeak" | tee -a "$OUT"
   kill $hp; wait $hp 2>/dev/null || true
 done
 python3 - "$OUT" <<'PY' | tee -a "$OUT"
 import re, sys, statistics
-rows = [tuple(int(x) for x in re.findall(r"=(\d+)", l)) for l in open(sys.argv[1]) if l.startswith("devices=")]
-by = {}
-for n, reg, idle, peak in rows:
-    by.setdefault(n, []).append(peak)
-sizes = sorted(by)
-lo, hi = sizes[0], sizes[-1]
-slope = (statistics.median(by[hi]) - statistics.median(by[lo])) / (hi - lo)
-print(f"median peak: {lo} devices {statistics.median(by[lo])} KiB, {hi} devices {statistics.median(by[hi])} KiB")
-print(f"slope: {slope:.2f} KiB per device; total at {hi}: {statistics.median(by[hi]) / hi:.2f} KiB per device")
+rows = [dict(re.findall(r"(\w+)=(\d+)", l)) for l in open(sys.argv[1]) if l.startswith("devices=")]
+for who, key in (("hub", "peak_anon_kib"), ("loadgen", "loadgen_peak_anon_kib")):
+    by = {}
+    for r in rows:
+        if key in r:
+            by.setdefault(int(r["devices"]), []).append(int(r[key]))
+    if len(by) < 2:
+        continue
+    sizes = sorted(by)
+    lo, hi = sizes[0], sizes[-1]
+    slope = (statistics.median(by[hi]) - statistics.median(by[lo])) / (hi - lo)
+    print(f"{who} median peak: {lo} devices {statistics.median(by[lo])} KiB, {hi} devices {statistics.median(by[hi])} KiB")
+    print(f"{who} slope: {slope:.2f} KiB per device; total at {hi}: {statistics.median(by[hi]) / hi:.2f} KiB per device")
 PY
