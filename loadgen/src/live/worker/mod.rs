@@ -7,9 +7,9 @@
 //! none are in flight or the drain deadline passes, then sends
 //! [`WorkerMsg::Done`].
 //!
-//! Here: the plan, the loop, the timers and the device slots; [`tcp`] the
-//! control connection's readiness and closing, [`udp`] the data channel's
-//! sends and STATUS replies, [`connector`](super::connector) opens both
+//! Here: the plan, the loop, the timers and the device slots; `tcp` the
+//! control connection's readiness and closing, `udp` the data channel's
+//! sends and STATUS replies, [`super::connector`] opens both
 //! sockets on its own thread.
 
 use std::cmp::Reverse;
