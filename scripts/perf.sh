@@ -69,8 +69,8 @@ if has wave; then
 fi
 
 if has fairness; then
-  rates="20000 30000 50000"; dur=12
-  [[ $QUICK == quick ]] && rates="20000 40000" && dur=8
+  rates="30000 50000 70000"; dur=12
+  [[ $QUICK == quick ]] && rates="30000 60000" && dur=8
   OUT="$OUT/fairness" DURATION=$dur timeout 1200 bash "$root/scripts/wave_fairness.sh" "$rates" >/dev/null 2>&1 || true
   load fairness
 fi

@@ -102,6 +102,9 @@ pub struct EventLoop {
     /// Actions past this turn's [`SEND_BUDGET`], carried out first on the
     /// next turn, in order.
     deferred: std::collections::VecDeque<Action>,
+    /// Lines to devices written in this turn so far: the budget is the
+    /// turn's, shared by every event in it.
+    turn_sends: usize,
     /// Tokens to poll again at once (a read budget ran out).
     pub(super) again: Vec<Token>,
     pub(super) stats: ShellStats,
@@ -154,6 +157,7 @@ impl EventLoop {
             stop: Arc::new(AtomicBool::new(false)),
             actions: Vec::new(),
             deferred: std::collections::VecDeque::new(),
+            turn_sends: 0,
             again: Vec::new(),
             stats: ShellStats::default(),
             accept_blocked: false,
@@ -187,6 +191,7 @@ impl EventLoop {
             }
             now = Instant::now();
             self.stats.wakeups += 1;
+            self.end_turn_sends();
             let again = std::mem::take(&mut self.again);
             for token in again {
                 self.on_event(token, Readiness::Again, false, now);
@@ -348,9 +353,11 @@ impl EventLoop {
     }
 
     /// Carries out the planes' actions until none are left, or until
-    /// [`SEND_BUDGET`] lines to devices were written this call: the rest
-    /// wait, in order, for the next turn (see [`DEFERRED`]), and actions
-    /// the plane adds meanwhile queue behind them.
+    /// [`SEND_BUDGET`] lines to devices were written this turn (by this
+    /// call and the turn's earlier ones: one budget per turn, not per
+    /// event, so a wave goes out between UDP reads however many ACKs arrive
+    /// meanwhile): the rest wait, in order, for the next turn (see
+    /// [`DEFERRED`]), and actions the plane adds meanwhile queue behind them.
     ///
     /// Called at four named points only: (a) at the end of each event
     /// ([`Self::on_event`]); (b) after each operator line, admin or
@@ -361,8 +368,15 @@ impl EventLoop {
         self.apply_within(now, SEND_BUDGET);
     }
 
+    /// A new turn: its budget starts over; the last turn's sends are kept
+    /// in `max_sends_per_turn`.
+    fn end_turn_sends(&mut self) {
+        let s = &mut self.stats;
+        s.max_sends_per_turn = s.max_sends_per_turn.max(self.turn_sends as u64);
+        self.turn_sends = 0;
+    }
+
     fn apply_within(&mut self, now: Instant, budget: usize) {
-        let mut sent = 0;
         loop {
             if self.deferred.is_empty() {
                 let mut actions = std::mem::take(&mut self.actions);
@@ -375,7 +389,7 @@ impl EventLoop {
             }
             while let Some(action) = self.deferred.pop_front() {
                 if matches!(action, Action::Send { .. }) {
-                    if sent == budget {
+                    if self.turn_sends >= budget {
                         self.deferred.push_front(action);
                         self.stats.send_budget_spent += 1;
                         if !self.again.contains(&DEFERRED) {
@@ -383,7 +397,7 @@ impl EventLoop {
                         }
                         return;
                     }
-                    sent += 1;
+                    self.turn_sends += 1;
                 }
                 self.carry_out(action, now);
             }
@@ -419,6 +433,7 @@ impl EventLoop {
         self.listeners.close();
         self.control.shutdown(now);
         // Apply point (d): the last ERRORs, closes and log lines, all now.
+        self.end_turn_sends();
         self.apply_within(now, usize::MAX);
         for conn in self.conns.iter_mut() {
             let _ = conn.flush();

@@ -55,6 +55,10 @@ pub struct ShellStats {
     /// Turns that wrote [`SEND_BUDGET`](super::event_loop::SEND_BUDGET)
     /// lines to devices and left the rest for the next turn.
     pub send_budget_spent: u64,
+    /// The most lines to devices one turn wrote (at most
+    /// [`SEND_BUDGET`](super::event_loop::SEND_BUDGET) but at shutdown).
+    #[serde(default)]
+    pub max_sends_per_turn: u64,
     /// Started in the background of a terminal: no console.
     pub console_background: bool,
 }
