@@ -18,6 +18,7 @@ use std::fmt;
 
 use crate::control::Target;
 pub mod client;
+pub mod counters;
 pub mod inspect;
 pub mod reply;
 pub mod wire;

@@ -26,9 +26,8 @@ pub use crate::ops::inspect::{DeviceView, HistoryHeader};
 use crate::control::ControlStats;
 use crate::data::DataStats;
 use crate::eventlog::LogStats;
+use crate::ops::counters::{HttpStats, OutputStats, ShellStats};
 use crate::recorder::RecorderStats;
-use crate::server::stdio::OutputStats;
-use crate::server::{HttpStats, ShellStats};
 
 /// A command wave was sent (`send`): the first reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,13 +30,14 @@ use super::http::{HttpServer, HTTP_FIRST, METRICS};
 use super::listeners::Listeners;
 use super::operator::OperatorSide;
 use super::signals::Signals;
-use super::stats::{ShellStats, Snapshot};
+use super::stats::Snapshot;
 use super::udp::{UdpRules, UdpSide};
 use crate::config::HubConfig;
 use crate::control::{Action, ControlConfig, ControlPlane};
 use crate::data::DataPlane;
 use crate::eventlog::EventLog;
 use crate::limits::{FD_RESERVE, TICK};
+use crate::ops::counters::ShellStats;
 use crate::recorder::Recorder;
 
 pub(super) const LISTENER: Token = Token(0);

@@ -9,12 +9,12 @@
 //! (`monitor.rs`) asks [`HttpServer::read`] for a request, builds the page
 //! from the planes and hands it back with [`HttpServer::answer`].
 
+use crate::ops::counters::HttpStats;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
-use serde::Serialize;
 
 use crate::metrics::http::{parse, response, HttpError, MAX_HTTP_REQUEST};
 
@@ -23,30 +23,6 @@ pub(super) const METRICS: Token = Token(5);
 
 /// Tokens of HTTP connections start here, far above device connections'.
 pub(super) const HTTP_FIRST: usize = 1 << 40;
-
-/// Counters of the metrics listener (`stats.http`).
-#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
-pub struct HttpStats {
-    pub accepted: u64,
-    /// Accepted and closed at once: [`crate::metrics::http::MAX_HTTP_CONNS`] were open.
-    pub rejected_full: u64,
-    pub requests: u64,
-    pub not_found: u64,
-    /// Heads over [`MAX_HTTP_REQUEST`] bytes (answered 431).
-    pub too_large: u64,
-    /// Unparseable requests (answered 400).
-    pub bad_requests: u64,
-    /// Closed for taking longer than [`crate::metrics::http::HTTP_IDLE`].
-    pub idle_closed: u64,
-    pub io_errors: u64,
-    /// Loop time the last `/metrics` page took to build, seconds.
-    pub last_render_s: f64,
-    /// The longest so far, seconds.
-    pub max_render_s: f64,
-    /// The loop thread's CPU time the last page took, seconds (the wall
-    /// time above also counts being descheduled on a busy machine).
-    pub last_render_cpu_s: f64,
-}
 
 struct HttpConn {
     stream: TcpStream,

@@ -50,7 +50,10 @@
 //!
 //! No part and no leaf uses `event_loop` or a routing file, and
 //! `event_loop` uses no routing file: their methods are found on
-//! `EventLoop` without an import.
+//! `EventLoop` without an import. Outside server/, the counters the `stats`
+//! reply carries (`ShellStats`, `HttpStats`, `OutputStats`) live in
+//! [`crate::ops::counters`], below both this shell and
+//! [`crate::ops::wire`], so `ops` uses nothing of `server`.
 
 mod accept;
 mod admin;
@@ -83,10 +86,9 @@ use mio::{Interest, Poll, Waker};
 pub use crate::config::HubConfig;
 use crate::eventlog::EventLog;
 use crate::limits::LISTEN_BACKLOG;
+pub use crate::ops::counters::{HttpStats, ShellStats};
 use event_loop::{Bound, EventLoop, ADMIN, LISTENER, SIGNAL, UDP, WAKER};
-pub use http::HttpStats;
 use sockets::BufSizes;
-pub use stats::ShellStats;
 
 /// A hub with its sockets bound, ready to run.
 pub struct Hub {

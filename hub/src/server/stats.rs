@@ -6,62 +6,15 @@
 //! loop, so this file uses none of the shell's other files but `stdio` and
 //! `http` (for their counter types).
 
-use serde::Serialize;
 use serde_json::Value;
 
-use super::http::HttpStats;
 use super::stdio::Output;
 use crate::control::ControlPlane;
 use crate::data::DataPlane;
 use crate::eventlog::EventLog;
+use crate::ops::counters::{HttpStats, ShellStats};
 use crate::ops::wire::{HubStats, LoopStats, Percentiles};
 use crate::recorder::Recorder;
-
-/// Counters kept by the event loop itself.
-#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
-pub struct ShellStats {
-    /// Connections accepted and closed at once because of `--max-connections`.
-    pub rejected_full: u64,
-    /// Connections shed (accepted and closed) while out of descriptors.
-    pub shed_no_fds: u64,
-    /// `accept` failures for lack of descriptors.
-    pub fd_exhausted: u64,
-    pub accept_errors: u64,
-    /// Lines over `--max-line` (the connection was closed).
-    pub oversize_lines: u64,
-    /// Peers dropped because they stopped reading.
-    pub outbuf_overflows: u64,
-    pub udp_send_errors: u64,
-    pub udp_recv_errors: u64,
-    /// Times the loop woke from its wait (events, deadlines, or its 1 s cap).
-    pub wakeups: u64,
-    /// SIGHUPs taken (each reopens the log).
-    pub signals_hup: u64,
-    /// SIGUSR1s taken (each logs a STATS line).
-    pub signals_usr1: u64,
-    /// Admin sessions evicted at the session cap to make room.
-    pub admin_evicted: u64,
-    /// Admin sessions closed for no complete line within the idle timeout.
-    pub admin_idle_closed: u64,
-    /// Admin sessions closed for a line not completed within its deadline.
-    pub admin_slow_closed: u64,
-    /// Admin lines over 1024 bytes (answered, then closed).
-    pub admin_oversize_lines: u64,
-    /// Console lines over the cap, refused unrun.
-    pub console_lines_refused: u64,
-    /// Turns that ran [`CONSOLE_BUDGET`](super::operate::CONSOLE_BUDGET)
-    /// console lines and left the rest for the next turn.
-    pub console_budget_spent: u64,
-    /// Turns that wrote [`SEND_BUDGET`](super::event_loop::SEND_BUDGET)
-    /// lines to devices and left the rest for the next turn.
-    pub send_budget_spent: u64,
-    /// The most lines to devices one turn wrote (at most
-    /// [`SEND_BUDGET`](super::event_loop::SEND_BUDGET) but at shutdown).
-    #[serde(default)]
-    pub max_sends_per_turn: u64,
-    /// Started in the background of a terminal: no console.
-    pub console_background: bool,
-}
 
 /// Everything the `stats` reply reads, borrowed for one reply.
 pub(super) struct Snapshot<'a> {

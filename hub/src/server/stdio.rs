@@ -5,12 +5,12 @@
 //! (EPIPE, or any other write error) the output is marked closed and the
 //! loop turns the console off; the hub goes on.
 
+use crate::ops::counters::OutputStats;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
-use serde::Serialize;
 
 /// Messages queued for stdout (or stderr) before more are dropped. Each is
 /// one reply or one classic-mode event, so this bounds memory too.
@@ -21,15 +21,6 @@ pub const OUTPUT_QUEUE: usize = 256;
 pub enum Stream {
     Stdout,
     Stderr,
-}
-
-/// Counters of one stream, for `stats`.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct OutputStats {
-    /// Messages dropped because the queue was full (nobody reading).
-    pub dropped: u64,
-    /// The stream failed (EPIPE, …): nothing more is written.
-    pub closed: bool,
 }
 
 /// Handle to a writer thread.

@@ -21,11 +21,11 @@ use mio::net::UdpSocket;
 
 use super::kernel;
 use super::mmsg::{RecvBatch, BATCH};
-use super::stats::ShellStats;
 use crate::control::ControlPlane;
 use crate::data::{Admit, DataPlane, StatusSink};
 use crate::eventlog::{EventLog, LogClass};
 use crate::logfield::Quoted;
+use crate::ops::counters::ShellStats;
 use crate::protocol::Datagram;
 use crate::recorder::{unix_us_now, Recorder};
 
