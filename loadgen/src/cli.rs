@@ -43,9 +43,16 @@ pub enum Cmd {
     Hgrm(HgrmArgs),
     /// Print reports (and `limits` files) side by side.
     Table(TableArgs),
-    /// Write reports as one self-contained HTML page: verdict and checks,
-    /// summary tables, timeline, latency spectra, loss and CPU charts (and,
-    /// for several reports, the side-by-side table and overlaid spectra).
+    /// Write reports as one self-contained HTML page (`-o report.html`).
+    ///
+    /// The page holds each report's verdict and every check, the summary
+    /// tables (devices, datagram fates and loss accounting, commands,
+    /// latency percentiles, generator, CPU, recorder, evidence), the
+    /// per-second timeline with waves and stage boundaries marked, latency
+    /// spectra from the histograms, loss by fate and CPU as charts; several
+    /// reports add `loadgen table`'s rows and overlaid spectra. No network,
+    /// no external script, font or style: open it anywhere. A file that is
+    /// not a report this build reads: one line on stderr, exit 2.
     Report(ReportArgs),
     /// Measure this machine's bare limits beside the embedded hub.
     Limits(crate::preflight::limits_bench::LimitsArgs),
