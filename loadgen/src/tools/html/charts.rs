@@ -1,4 +1,4 @@
-//! One report's charts, from its typed sections to [`svg`] primitives:
+//! One report's charts, from its typed sections to [`svg`](super::svg) primitives:
 //!
 //! - the per-second `timeline` as four line charts sharing the time axis
 //!   (rates, devices up, trouble, STATUS p99), each with the run's

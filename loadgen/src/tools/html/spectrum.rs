@@ -1,8 +1,8 @@
 //! Latency spectra: each histogram of a report (`latency_us.<kind>.hist`,
 //! decoded as `loadgen hgrm` decodes it) as a percentile curve, the points
 //! HdrHistogram's percentile distribution lists
-//! ([`hgrm::TICKS_PER_HALF_DISTANCE`] per half distance to 100 %), placed on
-//! the percentile axis of [`svg::XScale::Percentile`] in milliseconds.
+//! ([`TICKS_PER_HALF_DISTANCE`] per half distance to 100 %), placed on
+//! the percentile axis of [`XScale::Percentile`](super::svg::XScale::Percentile) in milliseconds.
 
 use hdrhistogram::Histogram;
 

@@ -21,7 +21,8 @@ pub const WIDTH: f64 = 760.0;
 pub const LINE_HEIGHT: f64 = 260.0;
 /// Room left of the plot for the y tick labels.
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 16.0;
+/// Room right of the plot, for the last x tick label.
+const RIGHT: f64 = 40.0;
 /// Room above the plot for the title and the mark labels.
 pub const TOP: f64 = 46.0;
 /// Room below the plot for the x tick labels, the axis name and the legend.
