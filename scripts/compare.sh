@@ -16,7 +16,9 @@
 #   scenarios         throughput and loss per closed-loop scenario
 #   sweep             open-loop rate sweep: achieved rate, unexplained loss, knee
 # and every histogram as <report>.<kind>.hgrm (HdrHistogram percentile
-# distribution, values in µs).
+# distribution, values in µs), and report.html: the reports (not the limits
+# files) as one self-contained page (`loadgen report`: verdicts, checks,
+# tables, timelines, spectra; the table above and overlaid spectra).
 #
 # Needs gnuplot (installs gnuplot-nox with apt when missing) and loadgen:
 # $LOADGEN if set, else built here (cargo build --release -p loadgen).
@@ -61,6 +63,11 @@ for f in "$@"; do
   grep -q '"kind": *"limits"' "$f" || reports+=("$f")
 done
 ((${#reports[@]})) && "$LOADGEN" hgrm --out-dir "$out" "${reports[@]}" >/dev/null
+# The page is a bonus beside the charts: if it cannot be written (more than
+# 26 reports, say), loadgen said why in one line and the charts still come.
+if ((${#reports[@]})); then
+  "$LOADGEN" report "${reports[@]}" -o "$out/report.html" || echo "compare.sh: no report.html" >&2
+fi
 
 charts=()
 plot() { # script, output stem, extra -e assignments
@@ -103,3 +110,4 @@ if grep -qv '^#' "$tmp/sweep.dat"; then
 fi
 echo
 printf 'chart: %s\n' "${charts[@]}"
+if [[ -f $out/report.html ]]; then echo "page: $out/report.html"; fi

@@ -1,5 +1,5 @@
 //! The command line, as clap sees it. `loadgen [FLAGS]` is shorthand for
-//! `loadgen run [FLAGS]`; other subcommands (`classic`, `merge`, `hgrm`, `table`, `limits`) slot into
+//! `loadgen run [FLAGS]`; other subcommands (`classic`, `merge`, `hgrm`, `table`, `report`, `limits`) slot into
 //! [`Cmd`] without touching the run flags. Raw flags go to
 //! [`crate::config::RunConfig::from_args`], which validates them.
 
@@ -43,6 +43,17 @@ pub enum Cmd {
     Hgrm(HgrmArgs),
     /// Print reports (and `limits` files) side by side.
     Table(TableArgs),
+    /// Write reports as one self-contained HTML page (`-o report.html`).
+    ///
+    /// The page holds each report's verdict and every check, the summary
+    /// tables (devices, datagram fates and loss accounting, commands,
+    /// latency percentiles, generator, CPU, recorder, evidence), the
+    /// per-second timeline with waves and stage boundaries marked, latency
+    /// spectra from the histograms, loss by fate and CPU as charts; several
+    /// reports add `loadgen table`'s rows and overlaid spectra. No network,
+    /// no external script, font or style: open it anywhere. A file that is
+    /// not a report this build reads: one line on stderr, exit 2.
+    Report(ReportArgs),
     /// Measure this machine's bare limits beside the embedded hub.
     Limits(crate::preflight::limits_bench::LimitsArgs),
 }
@@ -82,6 +93,19 @@ pub struct TableArgs {
     /// Also write gnuplot data files (`scenarios.dat`, `sweep.dat`) here.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Flags of `loadgen report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Run reports (JSON), at most 26; several are also compared side by
+    /// side, with ratios to the first.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Write the page here (e.g. `report.html`) instead of stdout. It needs
+    /// nothing else: no network, no external files.
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

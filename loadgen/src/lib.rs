@@ -18,7 +18,8 @@
 //! - [`tools`]: offline subcommands reading reports back ([`tools::reportfile`]):
 //!   [`tools::merge`] adds reports of one load exactly, [`tools::hgrm`]
 //!   exports histograms for HdrHistogram plotters, [`tools::table`] prints
-//!   reports side by side for `scripts/compare.sh`.
+//!   reports side by side for `scripts/compare.sh`, [`tools::html`] writes
+//!   them as one self-contained HTML page (`loadgen report`).
 //!
 //! Beside them: [`cli`] → [`config`] (validated flags), [`device`] (one
 //! virtual device's sans-IO protocol core), [`classic`] (the original

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             .map(|()| eprintln!("loadgen hgrm: the files above; values in microseconds (µs)")),
         ),
         Cmd::Table(a) => offline(loadgen::tools::table::run(&a.files, a.data_dir.as_deref())),
+        Cmd::Report(a) => offline(loadgen::tools::html::run(&a.reports, a.out.as_deref())),
         Cmd::Limits(a) => match loadgen::preflight::limits_bench::run(&a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1,6 +1,6 @@
 //! `scripts/compare.sh` on the committed fixtures: the table's rows and
-//! ratios, and an SVG and a PNG for each chart. Installs gnuplot-nox with
-//! apt when it is missing (CI runs as root).
+//! ratios, an SVG and a PNG for each chart, and the reports as report.html.
+//! Installs gnuplot-nox with apt when it is missing (CI runs as root).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +79,17 @@ fn compare_prints_the_table_and_draws_svg_and_png() {
     let png = std::fs::read(out.join("spectrum_status.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(out.join("half1.status.hgrm").exists());
+    // The reports (not the limits file) as one page, the table in it.
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.contains("id=\"compare-table\"") && page.contains("id=\"report-E\""),
+        "report.html lacks the comparison or a report"
+    );
+    assert!(
+        !page.contains("id=\"report-F\""),
+        "the limits file is no report"
+    );
+    assert!(stdout.contains(&format!("page: {}", out.join("report.html").display())));
     // A non-empty --out is refused: every comparison gets a fresh folder.
     let again = Command::new("bash")
         .arg(root.join("scripts/compare.sh"))

@@ -14,6 +14,9 @@
 //!   second: `t_s datagrams_sent statuses status_timeouts devices_up
 //!   fates_missing fates_unknown status_p99_ms`.
 //!
+//! The rows are data first ([`report_rows`], [`limits_rows`]), text
+//! second ([`render`]), so `loadgen report` shows the same table as HTML.
+//!
 //! Run reports are read typed ([`Report`], through
 //! `reportfile::load_typed`); the limits files are another format, read as
 //! JSON by key (their writer, `preflight::limits_bench`, builds them with
@@ -95,26 +98,133 @@ const FIGURES: [(&str, Figure); 12] = [
     }),
 ];
 
-/// One row: a name and a value per column; ratios to the first column.
-fn row(out: &mut String, name: &str, vals: &[Option<f64>], decimals: usize) {
-    let _ = write!(out, "{name:<NAME_W$}");
+/// One row of the table: a metric's name and one cell per column, as
+/// printed (`loadgen report` lays the same rows out as HTML).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+/// A row of numbers; each column after the first carries its ratio to the
+/// first.
+fn ratios(name: &str, vals: &[Option<f64>], decimals: usize) -> Row {
     let first = vals.first().copied().flatten();
-    for (i, v) in vals.iter().enumerate() {
-        let cell = match (v, first) {
+    let cells = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match (v, first) {
             (None, _) => "-".to_string(),
             (Some(v), _) if i == 0 => format!("{v:.decimals$}"),
             (Some(v), Some(b)) if b != 0.0 => format!("{v:.decimals$} ({:.2}x)", v / b),
             (Some(v), _) => format!("{v:.decimals$} (-)"),
-        };
+        })
+        .collect();
+    Row {
+        name: name.to_string(),
+        cells,
+    }
+}
+
+/// A report's column letter: `A`, `B`, … (past the 26th the text table
+/// runs into punctuation; `loadgen report` takes at most 26 reports).
+pub fn letter(i: usize) -> char {
+    (b'A' + i as u8) as char
+}
+
+/// The rows of run reports: registrations, rate, latencies of every kind
+/// some report measured, the loss accounting, the identity.
+pub fn report_rows(reports: &[(String, Report)]) -> Vec<Row> {
+    let col =
+        |g: &dyn Fn(&Report) -> Option<f64>| reports.iter().map(|(_, r)| g(r)).collect::<Vec<_>>();
+    let mut rows = vec![
+        ratios(
+            "devices registered",
+            &col(&|r| Some(r.devices.registered as f64)),
+            0,
+        ),
+        ratios("datagrams/s", &col(&|r| Some(r.udp.datagrams_per_s)), 0),
+    ];
+    for k in KINDS {
+        if reports
+            .iter()
+            .all(|(_, r)| r.latency_us.get(k).map_or(0, |l| l.count) == 0)
+        {
+            continue;
+        }
+        for (p, q) in [
+            ("p50", (|l| l.p50) as fn(&LatencySummary) -> u64),
+            ("p99", |l| l.p99),
+            ("p99.9", |l| l.p999),
+        ] {
+            let ms = col(&|r| r.latency_us.get(k).map(|l| q(l) as f64 / 1000.0));
+            rows.push(ratios(&format!("{k} {p} ms"), &ms, 3));
+        }
+    }
+    for (name, g) in FIGURES {
+        rows.push(ratios(name, &col(&g), 0));
+    }
+    rows.push(Row {
+        name: "identity".into(),
+        cells: reports
+            .iter()
+            .map(|(_, r)| {
+                if r.udp.identity == "ok" {
+                    "ok"
+                } else {
+                    "FAILED"
+                }
+                .into()
+            })
+            .collect(),
+    });
+    rows
+}
+
+/// The rate sweep's knee in one line, when the reports have one.
+pub fn knee_line(reports: &[(String, Report)]) -> Option<String> {
+    let (clean, lossy) = knee(reports)?;
+    let clean = clean.map_or("none".to_string(), |c| format!("{c:.0}/s"));
+    Some(format!(
+        "rate sweep knee: trouble from --rate {lossy:.0}/s (last clean: {clean})"
+    ))
+}
+
+/// The rows of `limits` files: hub ÷ bare ratios and the medians behind
+/// them.
+pub fn limits_rows(limits: &[(String, Value)]) -> Vec<Row> {
+    let col = |p: &str| limits.iter().map(|(_, r)| f(r, p)).collect::<Vec<_>>();
+    [
+        ("udp cpu per datagram", "ratios.udp_cpu_per_datagram", 2),
+        ("connect+register rate", "ratios.register_rate", 2),
+        ("command wave time", "ratios.wave_time", 2),
+        ("bare udp ns/datagram", "udp.median_bare_ns", 0),
+        ("hub udp ns/datagram", "udp.median_hub_ns", 0),
+        ("bare accepts/s", "accept.median_bare_per_s", 0),
+        ("hub registrations/s", "accept.median_hub_per_s", 0),
+        ("bare fan-out ms", "fanout.median_bare_ms", 2),
+        ("hub wave ms", "fanout.median_hub_ms", 2),
+        ("command wave time (large)", "ratios.wave_time_large", 2),
+        ("bare fan-out ms (large)", "fanout_large.median_bare_ms", 2),
+        ("hub wave ms (large)", "fanout_large.median_hub_ms", 2),
+    ]
+    .iter()
+    .map(|&(name, path, decimals)| ratios(name, &col(path), decimals))
+    .collect()
+}
+
+fn write_row(out: &mut String, row: &Row) {
+    let _ = write!(out, "{:<NAME_W$}", row.name);
+    for cell in &row.cells {
         let _ = write!(out, "{cell:>COL_W$}");
     }
     out.push('\n');
 }
 
-fn header(out: &mut String, title: &str, n: usize, letter0: u8) {
+fn header(out: &mut String, title: &str, cols: impl Iterator<Item = String>) {
     let _ = write!(out, "{title:<NAME_W$}");
-    for i in 0..n {
-        let _ = write!(out, "{:>COL_W$}", (letter0 + i as u8) as char);
+    for c in cols {
+        let _ = write!(out, "{c:>COL_W$}");
     }
     out.push('\n');
 }
@@ -123,132 +233,35 @@ fn header(out: &mut String, title: &str, n: usize, letter0: u8) {
 pub fn render(reports: &[(String, Report)], limits: &[(String, Value)]) -> String {
     let mut out = String::new();
     for (i, (n, r)) in reports.iter().enumerate() {
-        let _ = writeln!(out, "{}: {n} ({})", (b'A' + i as u8) as char, label(r));
+        let _ = writeln!(out, "{}: {n} ({})", letter(i), label(r));
     }
     for (i, (n, _)) in limits.iter().enumerate() {
         let _ = writeln!(out, "L{}: {n}", i + 1);
     }
     if !reports.is_empty() {
         out.push('\n');
-        header(&mut out, "metric", reports.len(), b'A');
-        let col = |g: &dyn Fn(&Report) -> Option<f64>| {
-            reports.iter().map(|(_, r)| g(r)).collect::<Vec<_>>()
-        };
-        row(
+        header(
             &mut out,
-            "devices registered",
-            &col(&|r| Some(r.devices.registered as f64)),
-            0,
+            "metric",
+            (0..reports.len()).map(|i| letter(i).to_string()),
         );
-        row(
-            &mut out,
-            "datagrams/s",
-            &col(&|r| Some(r.udp.datagrams_per_s)),
-            0,
-        );
-        for k in KINDS {
-            if reports
-                .iter()
-                .all(|(_, r)| r.latency_us.get(k).map_or(0, |l| l.count) == 0)
-            {
-                continue;
-            }
-            for (p, q) in [
-                ("p50", (|l| l.p50) as fn(&LatencySummary) -> u64),
-                ("p99", |l| l.p99),
-                ("p99.9", |l| l.p999),
-            ] {
-                let ms = col(&|r| r.latency_us.get(k).map(|l| q(l) as f64 / 1000.0));
-                row(&mut out, &format!("{k} {p} ms"), &ms, 3);
-            }
+        for row in report_rows(reports) {
+            write_row(&mut out, &row);
         }
-        for (name, g) in FIGURES {
-            row(&mut out, name, &col(&g), 0);
-        }
-        let _ = write!(out, "{:<NAME_W$}", "identity");
-        for (_, r) in reports {
-            let ok = r.udp.identity == "ok";
-            let _ = write!(out, "{:>COL_W$}", if ok { "ok" } else { "FAILED" });
-        }
-        out.push('\n');
-        if let Some((clean, lossy)) = knee(reports) {
-            let clean = clean.map_or("none".to_string(), |c| format!("{c:.0}/s"));
-            let _ = writeln!(
-                out,
-                "rate sweep knee: trouble from --rate {lossy:.0}/s (last clean: {clean})"
-            );
+        if let Some(line) = knee_line(reports) {
+            let _ = writeln!(out, "{line}");
         }
     }
     if !limits.is_empty() {
         out.push('\n');
-        let _ = write!(out, "{:<NAME_W$}", "limits, hub / bare");
-        for i in 0..limits.len() {
-            let _ = write!(out, "{:>COL_W$}", format!("L{}", i + 1));
+        header(
+            &mut out,
+            "limits, hub / bare",
+            (0..limits.len()).map(|i| format!("L{}", i + 1)),
+        );
+        for row in limits_rows(limits) {
+            write_row(&mut out, &row);
         }
-        out.push('\n');
-        let col = |p: &str| limits.iter().map(|(_, r)| f(r, p)).collect::<Vec<_>>();
-        row(
-            &mut out,
-            "udp cpu per datagram",
-            &col("ratios.udp_cpu_per_datagram"),
-            2,
-        );
-        row(
-            &mut out,
-            "connect+register rate",
-            &col("ratios.register_rate"),
-            2,
-        );
-        row(&mut out, "command wave time", &col("ratios.wave_time"), 2);
-        row(
-            &mut out,
-            "bare udp ns/datagram",
-            &col("udp.median_bare_ns"),
-            0,
-        );
-        row(
-            &mut out,
-            "hub udp ns/datagram",
-            &col("udp.median_hub_ns"),
-            0,
-        );
-        row(
-            &mut out,
-            "bare accepts/s",
-            &col("accept.median_bare_per_s"),
-            0,
-        );
-        row(
-            &mut out,
-            "hub registrations/s",
-            &col("accept.median_hub_per_s"),
-            0,
-        );
-        row(
-            &mut out,
-            "bare fan-out ms",
-            &col("fanout.median_bare_ms"),
-            2,
-        );
-        row(&mut out, "hub wave ms", &col("fanout.median_hub_ms"), 2);
-        row(
-            &mut out,
-            "command wave time (large)",
-            &col("ratios.wave_time_large"),
-            2,
-        );
-        row(
-            &mut out,
-            "bare fan-out ms (large)",
-            &col("fanout_large.median_bare_ms"),
-            2,
-        );
-        row(
-            &mut out,
-            "hub wave ms (large)",
-            &col("fanout_large.median_hub_ms"),
-            2,
-        );
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by loadgen's integration tests.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fleet;
 pub mod slurm;
 
