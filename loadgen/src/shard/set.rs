@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ShardInfo, ShardSpec};
 use crate::report::Report;
-use crate::tools::merge::MergeError;
 
 /// The merged report's `shards` section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,8 +31,22 @@ pub struct SetSummary {
     pub partial: bool,
 }
 
-fn refuse(s: String) -> MergeError {
-    MergeError::Incompatible(s)
+/// Why the reports are not one whole run of shards. `loadgen merge`
+/// refuses with it as is; it is defined here, not by merge, so this check
+/// depends on nothing of the merge that calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetError(pub String);
+
+impl std::fmt::Display for SetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot merge: {}", self.0)
+    }
+}
+
+impl std::error::Error for SetError {}
+
+fn refuse(s: String) -> SetError {
+    SetError(s)
 }
 
 fn list(v: &[u32]) -> String {
@@ -44,7 +57,7 @@ fn list(v: &[u32]) -> String {
 pub fn check(
     reports: &[(String, Report)],
     partial: bool,
-) -> Result<Option<SetSummary>, MergeError> {
+) -> Result<Option<SetSummary>, SetError> {
     let shards: Vec<(&str, &Report, Option<&ShardInfo>)> = reports
         .iter()
         .map(|(n, r)| (n.as_str(), r, r.shard.as_ref()))

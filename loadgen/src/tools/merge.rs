@@ -110,6 +110,12 @@ impl From<FileError> for MergeError {
     }
 }
 
+impl From<crate::shard::set::SetError> for MergeError {
+    fn from(e: crate::shard::set::SetError) -> Self {
+        MergeError::Incompatible(e.0)
+    }
+}
+
 fn shape(s: String) -> MergeError {
     MergeError::File(FileError::Shape(s))
 }
