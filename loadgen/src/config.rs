@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::RunArgs;
+use crate::device::faults::{Delay, Faults};
+use crate::device::line::MAX_HELD;
 use hub::limits::{MAX_CYCLE_LEN, MAX_IDENT, MAX_INTERVAL_SECS};
 
 /// Most devices one run may ask for: each costs three descriptors and two
@@ -118,6 +120,10 @@ pub struct RunConfig {
     #[serde(default, serialize_with = "ser_opt_ms", deserialize_with = "de_opt_ms")]
     pub kick_every: Option<Duration>,
     pub loss: f64,
+    /// `--reorder`, `--duplicate`, `--corrupt`, `--delay` (all off in
+    /// reports from before them).
+    #[serde(default)]
+    pub faults: Faults,
     pub seed: u64,
     pub target: Target,
     /// Where the embedded hub records readings (ignored for an external hub;
@@ -181,6 +187,16 @@ impl RunConfig {
         if !(0.0..1.0).contains(&a.loss) {
             return Err(bad("--loss must be a probability in [0, 1)"));
         }
+        let faults = Faults {
+            reorder: a.reorder,
+            duplicate: a.duplicate,
+            corrupt: a.corrupt,
+            delay: match &a.delay {
+                Some(d) => Delay::parse(d).map_err(bad)?,
+                None => Delay::default(),
+            },
+        };
+        faults.validate().map_err(bad)?;
         if a.cycle_len == 0 || a.cycle_len > MAX_CYCLE_LEN {
             return Err(bad(format!("--cycle-len must be 1..={MAX_CYCLE_LEN}")));
         }
@@ -280,6 +296,14 @@ impl RunConfig {
                         "--rate {r}: less than one datagram per day per device"
                     )));
                 }
+                // A device holds every datagram of its delay in its line.
+                let held = faults.delay.max().as_secs_f64() / gap;
+                if held > MAX_HELD as f64 {
+                    return Err(bad(format!(
+                        "--delay {}: a device would hold {held:.0} datagrams at once (delay × rate / devices), more than {MAX_HELD}",
+                        faults.delay
+                    )));
+                }
                 Pace::OpenLoop { rate: r }
             }
             Some(_) => return Err(bad("--rate must be a positive number")),
@@ -345,6 +369,7 @@ impl RunConfig {
             set_interval,
             kick_every: a.kick_every,
             loss: a.loss,
+            faults,
             seed: a.seed.unwrap_or(clock_seed),
             target,
             hub_recorder: match (&a.hub_recorder, a.hub_no_recorder) {
