@@ -258,9 +258,10 @@ impl RunConfig {
             .find(|n| !crate::report::checks::known(n))
         {
             return Err(bad(format!(
-                "--allow-failed-check {n}: no such check (one of: {}, {})",
+                "--allow-failed-check {n}: no such check (one of: {}, {}, {})",
                 crate::report::checks::NAMES.join(", "),
-                crate::report::checks::MIN_REGISTERED
+                crate::report::checks::MIN_REGISTERED,
+                crate::report::fault_checks::NAMES.join(", ")
             )));
         }
         if a.progress_every.is_zero() {
@@ -523,6 +524,28 @@ mod tests {
                 admin: "127.0.0.1:5051".parse().unwrap()
             }
         );
+    }
+
+    #[test]
+    fn fault_flags() {
+        let c = cfg(&["--reorder", "0.1", "--duplicate", "1", "--delay", "50±10"]).unwrap();
+        assert_eq!((c.faults.reorder, c.faults.duplicate), (0.1, 1.0));
+        assert_eq!((c.faults.delay.ms, c.faults.delay.jitter_ms), (50, 10));
+        assert!(!cfg(&[]).unwrap().faults.any());
+        for bad in [
+            &["--reorder", "2"][..],
+            &["--corrupt", "1"],
+            &["--delay", "50±51"],
+            &["--delay", "3000"],
+            &["--devices", "1", "--rate", "1000000", "--delay", "5"],
+        ] {
+            assert!(cfg(bad).is_err(), "{bad:?}");
+        }
+        // The old reports' `config` has no `faults`: all off.
+        let mut v = serde_json::to_value(cfg(&[]).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("faults");
+        let back: RunConfig = serde_json::from_value(v).unwrap();
+        assert!(!back.faults.any());
     }
 
     #[test]

@@ -323,7 +323,9 @@ impl Data {
                 ctx.counters.late_sends += 1;
             }
         }
-        if out.seq == self.cycle_len {
+        // A corrupted last SEQ never reaches the hub: its cycle closes by the
+        // hub's timeout, which is not latency (as for a dropped one).
+        if out.seq == self.cycle_len && out.corrupt.is_none() {
             if let Some(p) = self.pending.iter_mut().rev().find(|p| p.cycle == out.cycle) {
                 p.last_sent = Some((e.intended, now, e.injected()));
             }

@@ -290,6 +290,11 @@ fn each_fault_alone_and_all_together_account_exactly_against_the_real_hub() {
         if f.delay.is_zero() {
             assert_eq!(r.lat.get(Kind::InjectedDelay).len(), 0);
         }
+        // Only cycles whose last SEQ reached the hub have a latency: never
+        // the hub's 3 s timeout of a dropped or corrupted one.
+        let status = r.lat.get(Kind::Status);
+        assert!(status.len() < c.statuses || f.corrupt == 0.0 && loss == 0.0);
+        assert!(status.max() < 100_000, "{f:?}: {}", status.max());
     }
 }
 
