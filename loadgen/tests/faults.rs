@@ -118,13 +118,12 @@ fn every_fault_at_once_keeps_one_fate_per_datagram_against_the_real_hub() {
     assert_eq!(u(x, "reordered_missing") + u(x, "corrupted_not_missing"), 0);
     // What the hub saw: every copy is a duplicate of its open cycle, late
     // (a copy of the last SEQ), or malformed (a copy of a corrupted one).
-    let hub_seen = u(x, "hub_duplicates") + u(x, "hub_late");
-    assert!(hub_seen <= u(f, "duplicated"), "{x}");
-    assert!(
-        hub_seen + u(x, "hub_malformed") >= u(f, "duplicated"),
+    // Exact, as the embedded hub serves only this run (no warm-up).
+    assert_eq!(
+        u(x, "hub_duplicates") + u(x, "hub_late") + u(x, "hub_malformed"),
+        u(f, "duplicated") + u(f, "corrupted"),
         "{x}"
     );
-    assert!(u(x, "hub_malformed") >= u(f, "corrupted"), "{x}");
     // Missing = dropped + corrupted, exactly.
     assert_eq!(
         u(udp, "reported_missing"),
