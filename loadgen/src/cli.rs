@@ -166,7 +166,28 @@ pub struct RunArgs {
     /// Loss injected before sending each datagram, probability in [0, 1).
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
-    /// Seed of the loss and jitter RNG (default: from the clock; reported).
+    /// Reorder: probability in [0, 1] that a datagram is held back and sent
+    /// after the next one of its cycle (never after the cycle's last SEQ, so
+    /// the hub still sees it in its cycle; it must count it received).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub reorder: f64,
+    /// Duplicate: probability in [0, 1] that a datagram is sent twice, the
+    /// copy right after it (the hub must count its SEQ once).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub duplicate: f64,
+    /// Corrupt: probability in [0, 1) that one byte of a datagram's value or
+    /// SEQ field is replaced so it no longer parses (the hub must drop it
+    /// and report its SEQ missing).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub corrupt: f64,
+    /// Delay every datagram MS milliseconds, ± JITTER (uniform), in order,
+    /// e.g. `50` or `50±10` (or `50+-10`); at most 2000 ms in all. STATUS
+    /// latency includes it; `status_hub` is the hub's share.
+    #[arg(long, value_name = "MS[±JITTER]")]
+    pub delay: Option<String>,
+    /// Seed of the loss, fault and jitter RNGs (default: from the clock;
+    /// reported). The same seed gives the same faults.
+
     #[arg(long)]
     pub seed: Option<u64>,
     /// External hub address (loopback unless --allow-remote). Without it an

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::RunArgs;
+use crate::device::faults::{Delay, Faults};
+use crate::device::line::MAX_HELD;
 use hub::limits::{MAX_CYCLE_LEN, MAX_IDENT, MAX_INTERVAL_SECS};
 
 /// Most devices one run may ask for: each costs three descriptors and two
@@ -118,6 +120,10 @@ pub struct RunConfig {
     #[serde(default, serialize_with = "ser_opt_ms", deserialize_with = "de_opt_ms")]
     pub kick_every: Option<Duration>,
     pub loss: f64,
+    /// `--reorder`, `--duplicate`, `--corrupt`, `--delay` (all off in
+    /// reports from before them).
+    #[serde(default)]
+    pub faults: Faults,
     pub seed: u64,
     pub target: Target,
     /// Where the embedded hub records readings (ignored for an external hub;
@@ -181,6 +187,16 @@ impl RunConfig {
         if !(0.0..1.0).contains(&a.loss) {
             return Err(bad("--loss must be a probability in [0, 1)"));
         }
+        let faults = Faults {
+            reorder: a.reorder,
+            duplicate: a.duplicate,
+            corrupt: a.corrupt,
+            delay: match &a.delay {
+                Some(d) => Delay::parse(d).map_err(bad)?,
+                None => Delay::default(),
+            },
+        };
+        faults.validate().map_err(bad)?;
         if a.cycle_len == 0 || a.cycle_len > MAX_CYCLE_LEN {
             return Err(bad(format!("--cycle-len must be 1..={MAX_CYCLE_LEN}")));
         }
@@ -242,9 +258,10 @@ impl RunConfig {
             .find(|n| !crate::report::checks::known(n))
         {
             return Err(bad(format!(
-                "--allow-failed-check {n}: no such check (one of: {}, {})",
+                "--allow-failed-check {n}: no such check (one of: {}, {}, {})",
                 crate::report::checks::NAMES.join(", "),
-                crate::report::checks::MIN_REGISTERED
+                crate::report::checks::MIN_REGISTERED,
+                crate::report::fault_checks::NAMES.join(", ")
             )));
         }
         if a.progress_every.is_zero() {
@@ -278,6 +295,14 @@ impl RunConfig {
                 if gap > MAX_RAMP.as_secs_f64() {
                     return Err(bad(format!(
                         "--rate {r}: less than one datagram per day per device"
+                    )));
+                }
+                // A device holds every datagram of its delay in its line.
+                let held = faults.delay.max().as_secs_f64() / gap;
+                if held > MAX_HELD as f64 {
+                    return Err(bad(format!(
+                        "--delay {}: a device would hold {held:.0} datagrams at once (delay × rate / devices), more than {MAX_HELD}",
+                        faults.delay
                     )));
                 }
                 Pace::OpenLoop { rate: r }
@@ -345,6 +370,7 @@ impl RunConfig {
             set_interval,
             kick_every: a.kick_every,
             loss: a.loss,
+            faults,
             seed: a.seed.unwrap_or(clock_seed),
             target,
             hub_recorder: match (&a.hub_recorder, a.hub_no_recorder) {
@@ -498,6 +524,28 @@ mod tests {
                 admin: "127.0.0.1:5051".parse().unwrap()
             }
         );
+    }
+
+    #[test]
+    fn fault_flags() {
+        let c = cfg(&["--reorder", "0.1", "--duplicate", "1", "--delay", "50±10"]).unwrap();
+        assert_eq!((c.faults.reorder, c.faults.duplicate), (0.1, 1.0));
+        assert_eq!((c.faults.delay.ms, c.faults.delay.jitter_ms), (50, 10));
+        assert!(!cfg(&[]).unwrap().faults.any());
+        for bad in [
+            &["--reorder", "2"][..],
+            &["--corrupt", "1"],
+            &["--delay", "50±51"],
+            &["--delay", "3000"],
+            &["--devices", "1", "--rate", "1000000", "--delay", "5"],
+        ] {
+            assert!(cfg(bad).is_err(), "{bad:?}");
+        }
+        // The old reports' `config` has no `faults`: all off.
+        let mut v = serde_json::to_value(cfg(&[]).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("faults");
+        let back: RunConfig = serde_json::from_value(v).unwrap();
+        assert!(!back.faults.any());
     }
 
     #[test]

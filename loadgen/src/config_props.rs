@@ -92,3 +92,52 @@ proptest! {
         prop_assert!(!c.max_send_lag.is_zero());
     }
 }
+
+/// `--delay` texts: valid, malformed and out of range.
+fn delay_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0u32..3000).prop_map(|n| n.to_string()),
+        (0u32..3000, 0u32..3000).prop_map(|(a, b)| format!("{a}±{b}")),
+        (0u32..3000, 0u32..3000).prop_map(|(a, b)| format!("{a}+-{b}")),
+        "[0-9±+. -]{0,8}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever fault values are given, building a config never panics;
+    /// an accepted one has probabilities in range, a delay within its
+    /// limit, and (open loop) a line a device can hold.
+    #[test]
+    fn fault_flags_never_panic_and_accepted_ones_are_in_range(
+        reorder in wild(),
+        duplicate in wild(),
+        corrupt in wild(),
+        delay in proptest::option::of(delay_text()),
+        rate in proptest::option::of(wild()),
+    ) {
+        let mut v: Vec<String> = vec![
+            format!("--reorder={reorder}"),
+            format!("--duplicate={duplicate}"),
+            format!("--corrupt={corrupt}"),
+        ];
+        if let Some(d) = &delay {
+            v.push(format!("--delay={d}"));
+        }
+        if let Some(r) = rate {
+            v.push(format!("--rate={r}"));
+        }
+        let Some(a) = args(&v) else { return Ok(()) };
+        let Ok(c) = RunConfig::from_args(&a, 2, 1) else { return Ok(()) };
+        let f = c.faults;
+        prop_assert!((0.0..=1.0).contains(&f.reorder) && (0.0..=1.0).contains(&f.duplicate));
+        prop_assert!((0.0..1.0).contains(&f.corrupt));
+        prop_assert!(f.delay.jitter_ms <= f.delay.ms);
+        prop_assert!(f.delay.max() <= Duration::from_millis(u64::from(crate::device::faults::MAX_DELAY_MS)));
+        if let Pace::OpenLoop { rate } = c.pace {
+            let held = f.delay.max().as_secs_f64() * rate / f64::from(c.devices);
+            prop_assert!(held <= crate::device::line::MAX_HELD as f64, "{held}");
+        }
+    }
+}

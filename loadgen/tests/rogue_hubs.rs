@@ -157,6 +157,46 @@ fn status_for_the_wrong_cycle() {
     assert_caught(Flaw::WrongCycle, "status_valid", &["--loss", "0.3"]);
 }
 
+/// A hub that counts a duplicated SEQ twice says `11/10`: only
+/// `--duplicate` brings it out, and `duplicates_counted_once` names it (the
+/// real hub passes the same run: `tests/faults.rs`).
+#[test]
+fn counts_a_duplicate_twice() {
+    let rogue = Rogue::start(Flaw::DoubleCountsDuplicates);
+    let clean = run(&rogue, &[]);
+    assert_eq!(clean.code, 0, "hidden without duplicates: {}", clean.stderr);
+    let o = assert_caught(
+        Flaw::DoubleCountsDuplicates,
+        "duplicates_counted_once",
+        &["--duplicate", "0.2"],
+    );
+    let f = &o.report["udp"]["faults"];
+    assert!(f["duplicates_overcounted"].as_u64().unwrap() > 0, "{f}");
+    let ev = &o.report["evidence"]["status_invalid"];
+    assert!(ev[0].as_str().unwrap().contains("/10 PACKETS"), "{ev}");
+}
+
+/// A hub that drops a SEQ lower than one it has seen reports a reordered
+/// SEQ missing: only `--reorder` brings it out, and `reordered_received`
+/// names it, beside the unexplained loss it causes.
+#[test]
+fn treats_a_reordered_seq_as_missing() {
+    let rogue = Rogue::start(Flaw::ReorderedAsMissing);
+    let clean = run(&rogue, &[]);
+    assert_eq!(clean.code, 0, "hidden without reordering: {}", clean.stderr);
+    let o = assert_caught(
+        Flaw::ReorderedAsMissing,
+        "reordered_received",
+        &["--reorder", "0.2"],
+    );
+    let f = &o.report["udp"]["faults"];
+    let lost = f["reordered_missing"].as_u64().unwrap();
+    assert!(lost > 0, "{f}");
+    assert_eq!(o.report["udp"]["unexplained_loss"], lost, "{f}");
+    assert_eq!(check(&o.report, "unexplained_loss")["passed"], false);
+    assert_eq!(o.report["udp"]["identity"], "ok");
+}
+
 #[test]
 fn closes_at_registration() {
     let o = assert_caught(Flaw::CloseAtRegistration, "devices_registered", &[]);

@@ -214,6 +214,34 @@ fn duplicates_with_cycle_are_counted_not_received() {
     assert_eq!(p.stats().duplicates, 2);
 }
 
+/// What loadgen's `--reorder`, `--duplicate` and `--corrupt` do to one
+/// cycle: a reordered SEQ counts, a duplicate counts once, a datagram whose
+/// value or SEQ no longer parses is dropped as malformed and its SEQ is
+/// missing; a corrupted last SEQ does not close the cycle (the timeout
+/// does).
+#[test]
+fn reordered_duplicated_and_corrupted_datagrams_in_one_cycle() {
+    let t0 = Instant::now();
+    let (mut p, mut sink) = (plane(10), Sink::default());
+    let corrupt =
+        |seq: u32, from: &str, to: &str| reading("Sensor01", seq, Some(7)).replacen(from, to, 1);
+    send(&mut p, &mut sink, t0, &[2, 1, 1, 3, 5], Some(7));
+    for bad in [corrupt(4, "24.8", "2x.8"), corrupt(6, "SEQ:6", "SEQ:#")] {
+        p.on_datagram(t0, addr(1), bad.as_bytes(), &mut sink);
+    }
+    send(&mut p, &mut sink, t0, &[8, 7, 9, 9], Some(7));
+    let last = corrupt(10, "SEQ:10", "xEQ:10");
+    p.on_datagram(t0, addr(1), last.as_bytes(), &mut sink);
+    assert!(sink.0.is_empty(), "a corrupted SEQ:10 closes nothing");
+    p.on_tick(ms(t0, 3000), &mut sink);
+    assert_eq!(
+        sink.texts(),
+        vec!["STATUS RECEIVED 7/10 PACKETS; MISSING: [4, 6, 10]"]
+    );
+    let s = p.stats();
+    assert_eq!((s.malformed, s.duplicates, s.accepted), (3, 2, 7));
+}
+
 #[test]
 fn duplicate_without_cycle_starts_the_next_cycle() {
     let t0 = Instant::now();

@@ -24,12 +24,23 @@
 //! Open loop (`--rate`): datagrams are due at fixed intended times
 //! `gap` apart and the device never waits; a lost last datagram's cycle is
 //! closed by the next cycle's first datagram.
+//!
+//! Faults beyond loss ([`super::faults`]): each datagram that survives
+//! `--loss` is rolled for corruption, duplication, reordering and delay,
+//! then goes through the device's [`Line`], which releases it when due.
+//! A corrupted datagram's fate is `corrupted` (the hub must drop it, so its
+//! SEQ is explained when reported missing), a duplicate copy's is
+//! `duplicated` (an extra datagram on the wire, never a reading), a
+//! reordered one received out of order is `reordered`. A cycle's STATUS
+//! timeout runs from its last datagram's release.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use hub::protocol::Status;
 
+use super::faults::{Corruption, Dice, Roll};
+use super::line::{Entry, Line};
 use super::{verify, Ctx};
 use crate::report::evidence;
 use crate::report::histo::Kind;
@@ -76,8 +87,16 @@ struct Pending {
     sent: u64,
     /// Bit `i`: SEQ `i + 1` never generated, the stop came first.
     cut: u64,
-    /// Intended and actual send time of the last SEQ, if it was sent.
-    last_sent: Option<(Instant, Instant)>,
+    /// Bit `i`: SEQ `i + 1` corrupted by `--corrupt` (decided when
+    /// generated; it still may be refused by the kernel).
+    corrupt: u64,
+    /// Bit `i`: SEQ `i + 1` went out after a later SEQ of this cycle.
+    reordered: u64,
+    /// Bit `i`: a duplicate copy of SEQ `i + 1` went out too.
+    duplicated: u64,
+    /// Intended and actual send time of the last SEQ, if it was sent, and
+    /// the delay the line added to it.
+    last_sent: Option<(Instant, Instant, Duration)>,
     /// STATUS timeout; set once the last SEQ is generated.
     deadline: Option<Instant>,
 }
@@ -87,6 +106,32 @@ struct Pending {
 pub struct Outgoing {
     pub cycle: u64,
     pub seq: u32,
+    /// Its cycle is measured (started after the warm-up).
+    pub counted: bool,
+    /// A duplicate copy (`--duplicate`), sent right after its original.
+    pub copy: bool,
+    /// Sent after a later SEQ of its cycle (`--reorder`).
+    pub reordered: bool,
+    /// Damaged before sending (`--corrupt`); see [`Corruption::apply`].
+    pub corrupt: Option<Corruption>,
+}
+
+impl Outgoing {
+    /// SEQ `seq` of cycle `cycle`, measured, with no fault.
+    pub fn new(cycle: u64, seq: u32) -> Self {
+        Outgoing {
+            cycle,
+            seq,
+            counted: true,
+            copy: false,
+            reordered: false,
+            corrupt: None,
+        }
+    }
+
+    fn bit(&self) -> u64 {
+        1u64 << (self.seq - 1)
+    }
 }
 
 /// The data-channel state machine of one device.
@@ -103,6 +148,10 @@ pub struct Data {
     /// The run's stop, learnt when the first cycle begins: a cycle being
     /// sent wakes the device then, to be cut.
     stop_at: Option<Instant>,
+    /// Faults beyond loss (`None`: none asked for).
+    dice: Option<Dice>,
+    /// Datagrams generated and not yet due (`--delay`, `--reorder`).
+    line: Line,
 }
 
 impl Data {
@@ -115,11 +164,26 @@ impl Data {
             phase: Phase::Idle,
             cycle: 0,
             stop_at: None,
+            dice: None,
+            line: Line::default(),
             pending: VecDeque::with_capacity(match pacing {
                 Pacing::Closed { .. } => 1,
                 Pacing::Open { .. } => 4,
             }),
         }
+    }
+
+    /// Adds faults beyond loss, decided by `dice` (nothing changes when it
+    /// asks for none).
+    pub fn with_faults(mut self, dice: Dice) -> Self {
+        self.dice = dice.faults().any().then_some(dice);
+        self
+    }
+
+    /// True when `--delay` is on: STATUS latencies then have an injected
+    /// share to report.
+    fn delayed(&self) -> bool {
+        self.dice.is_some_and(|d| !d.faults().delay.is_zero())
     }
 
     /// Starts streaming; the first datagram is due at `first_at`. Later
@@ -164,7 +228,9 @@ impl Data {
 
     /// True once the run is over for this device and nothing is pending.
     pub fn finished(&self) -> bool {
-        matches!(self.phase, Phase::Done | Phase::Idle) && self.pending.is_empty()
+        matches!(self.phase, Phase::Done | Phase::Idle)
+            && self.pending.is_empty()
+            && self.line.is_empty()
     }
 
     /// When the device next needs [`poll`](Self::poll).
@@ -176,10 +242,10 @@ impl Data {
             _ => None,
         };
         let deadline = self.pending.front().and_then(|p| p.deadline);
-        match (phase, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [phase, deadline, self.line.next_wake()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Expires STATUS timeouts and ends rests that are over.
@@ -211,7 +277,7 @@ impl Data {
         ctx.counters.in_flight -= 1;
         if p.counted {
             ctx.counters.status_timeouts += 1;
-            ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
+            ctx.counters.fate_unknown += p.clean_sent();
         }
     }
 
@@ -223,8 +289,9 @@ impl Data {
         }
     }
 
-    /// The next datagram due at `now`, after applying `--loss`; `None` when
-    /// nothing more is due. Injected drops are accounted here and skipped.
+    /// The next datagram due at `now`, after applying `--loss` and the
+    /// other faults; `None` when nothing more is due. Injected drops are
+    /// accounted here and skipped; the rest pass through the [`Line`].
     pub fn next_datagram(
         &mut self,
         now: Instant,
@@ -232,58 +299,120 @@ impl Data {
         ctx: &mut Ctx,
     ) -> Option<Outgoing> {
         loop {
-            let Phase::Sending { seq, at } = self.phase else {
-                return None;
-            };
-            if seq > 1 && now >= ctx.stop_at {
-                // The stop is checked at every datagram, so a backlog never
-                // runs past it: the rest of this cycle is cut.
-                self.cut_rest(seq, now, ctx);
+            if let Some(e) = self.line.pop_due(now) {
+                return Some(self.released(e, now, ctx));
+            }
+            if !self.generate(now, rng, ctx) {
                 return None;
             }
-            if at > now {
-                return None;
+        }
+    }
+
+    /// `e` leaves the line at `now`: its send lag is the generator's own
+    /// (late generation plus late release), never the injected delay.
+    fn released(&mut self, e: Entry, now: Instant, ctx: &mut Ctx) -> Outgoing {
+        let out = e.out;
+        if out.copy {
+            return out;
+        }
+        if out.counted {
+            let lag = e.generated.saturating_duration_since(e.intended)
+                + now.saturating_duration_since(e.release);
+            ctx.lat.record(Kind::SendLag, lag);
+            if lag > ctx.max_lag {
+                ctx.counters.late_sends += 1;
             }
-            if seq == 1 {
-                if at >= ctx.stop_at || now >= ctx.stop_at {
-                    self.phase = Phase::Done;
-                    return None;
-                }
-                self.begin_cycle(at, ctx);
+        }
+        // A corrupted last SEQ never reaches the hub: its cycle closes by the
+        // hub's timeout, which is not latency (as for a dropped one).
+        if out.seq == self.cycle_len && out.corrupt.is_none() {
+            if let Some(p) = self.pending.iter_mut().rev().find(|p| p.cycle == out.cycle) {
+                p.last_sent = Some((e.intended, now, e.injected()));
             }
-            let bit = 1u64 << (seq - 1);
-            let dropped = rng.chance(self.loss);
-            let last = seq == self.cycle_len;
-            let p = self.pending.back_mut().expect("cycle begun");
-            if p.counted {
-                ctx.counters.generated += 1;
-                if dropped {
-                    ctx.counters.injected_drops += 1;
-                }
+        }
+        out
+    }
+
+    /// Generates the datagram due at `now`, if any, into the line (or drops
+    /// it); false when nothing is due.
+    fn generate(&mut self, now: Instant, rng: &mut SplitMix64, ctx: &mut Ctx) -> bool {
+        let Phase::Sending { seq, at } = self.phase else {
+            return false;
+        };
+        if seq > 1 && now >= ctx.stop_at {
+            // The stop is checked at every datagram, so a backlog never
+            // runs past it: the rest of this cycle is cut.
+            self.cut_rest(seq, now, ctx);
+            return false;
+        }
+        if at > now {
+            return false;
+        }
+        if seq == 1 {
+            if at >= ctx.stop_at || now >= ctx.stop_at {
+                self.phase = Phase::Done;
+                return false;
+            }
+            self.begin_cycle(at, ctx);
+        }
+        let bit = 1u64 << (seq - 1);
+        let dropped = rng.chance(self.loss);
+        let last = seq == self.cycle_len;
+        let roll = match (&self.dice, dropped) {
+            (Some(d), false) => d.roll(self.cycle, seq),
+            _ => Roll::default(),
+        };
+        let p = self.pending.back_mut().expect("cycle begun");
+        let counted = p.counted;
+        if counted {
+            ctx.counters.generated += 1;
+            if dropped {
+                ctx.counters.injected_drops += 1;
                 let lag = now.saturating_duration_since(at);
                 ctx.lat.record(Kind::SendLag, lag);
                 if lag > ctx.max_lag {
                     ctx.counters.late_sends += 1;
                 }
             }
-            if dropped {
-                p.injected |= bit;
-            }
-            if last {
-                p.deadline = Some(now + self.status_timeout);
-                if !dropped {
-                    p.last_sent = Some((at, now));
-                }
-            }
-            let out = Outgoing {
-                cycle: self.cycle,
-                seq,
+        }
+        if dropped {
+            p.injected |= bit;
+        }
+        if roll.corrupt.is_some() {
+            p.corrupt |= bit;
+        }
+        if last {
+            // The held datagram must reach the hub before the cycle closes.
+            self.line.flush_held();
+        }
+        if !dropped {
+            let e = Entry {
+                out: Outgoing {
+                    counted,
+                    corrupt: roll.corrupt,
+                    ..Outgoing::new(self.cycle, seq)
+                },
+                intended: at,
+                generated: now,
+                release: now + roll.delay,
             };
-            self.advance(seq, at, now, ctx);
-            if !dropped {
-                return Some(out);
+            if self.line.holding() {
+                self.line.push_overtaking(e, roll.duplicate);
+            } else if roll.reorder && seq + 2 <= self.cycle_len {
+                // Never the last two SEQs: the one it waits for must come
+                // before the cycle's last.
+                self.line.hold(e, roll.duplicate);
+            } else {
+                self.line.push(e, roll.duplicate);
             }
         }
+        if last {
+            let out_at = self.line.last_release().map_or(now, |t| t.max(now));
+            let p = self.pending.back_mut().expect("cycle begun");
+            p.deadline = Some(out_at + self.status_timeout);
+        }
+        self.advance(seq, at, now, ctx);
+        true
     }
 
     fn begin_cycle(&mut self, at: Instant, ctx: &mut Ctx) {
@@ -305,6 +434,9 @@ impl Data {
             failed: 0,
             sent: 0,
             cut: 0,
+            corrupt: 0,
+            reordered: 0,
+            duplicated: 0,
             last_sent: None,
             deadline: None,
         });
@@ -331,7 +463,7 @@ impl Data {
         if last {
             let all = all_bits(self.cycle_len);
             let p = self.pending.back().expect("cycle begun");
-            if (p.injected | p.failed) & all == all {
+            if p.doomed() & all == all {
                 self.resolve_unseen(ctx);
                 if self.phase == Phase::Awaiting && self.pending.is_empty() {
                     self.rest(now);
@@ -347,14 +479,16 @@ impl Data {
     fn cut_rest(&mut self, seq: u32, now: Instant, ctx: &mut Ctx) {
         let all = all_bits(self.cycle_len);
         let rest = all & !all_bits(seq - 1);
+        self.line.flush_held();
+        let out_at = self.line.last_release().map_or(now, |t| t.max(now));
         let p = self.pending.back_mut().expect("cycle begun");
         p.cut |= rest;
-        p.deadline = Some(now + self.status_timeout);
+        p.deadline = Some(out_at + self.status_timeout);
         if p.counted {
             ctx.counters.cut_at_stop += u64::from(rest.count_ones());
         }
         self.phase = Phase::Done;
-        if p.sent == 0 && (p.injected | p.failed | p.cut) & all == all {
+        if (p.doomed() | p.cut) & all == all {
             self.resolve_unseen(ctx);
         }
     }
@@ -376,29 +510,62 @@ impl Data {
     /// the hub and is resolved here, as [`next_datagram`](Self::next_datagram)
     /// would have done had the refusal been known then. (Reported one at a
     /// time, a refusal always comes before the last SEQ is generated.)
+    ///
+    /// A datagram whose cycle is no longer pending (resolved as unseen, or
+    /// evicted past [`MAX_PENDING_CYCLES`]) still gets its one fate here.
     pub fn sent(&mut self, out: Outgoing, ok: bool, now: Instant, ctx: &mut Ctx) {
-        let Some(idx) = self.pending.iter().rposition(|p| p.cycle == out.cycle) else {
+        let c = &mut *ctx.counters;
+        let idx = self.pending.iter().rposition(|p| p.cycle == out.cycle);
+        if out.copy {
+            match (ok, out.counted) {
+                (true, true) => c.duplicated += 1,
+                (false, true) => c.duplicate_send_errors += 1,
+                _ => {}
+            }
+            if let (true, Some(i)) = (ok, idx) {
+                self.pending[i].duplicated |= out.bit();
+            }
+            return;
+        }
+        if out.counted {
+            match (ok, out.corrupt.is_some()) {
+                (false, _) => c.send_errors += 1,
+                (true, true) => {
+                    c.sent += 1;
+                    c.fate_corrupted += 1;
+                }
+                (true, false) => {
+                    c.sent += 1;
+                    if out.reordered {
+                        c.reordered += 1;
+                    }
+                    if idx.is_none() {
+                        // Its cycle's fate is settled already: unknown.
+                        c.fate_unknown += 1;
+                    }
+                }
+            }
+        }
+        let Some(idx) = idx else {
             return;
         };
         let p = &mut self.pending[idx];
         if ok {
-            p.sent |= 1u64 << (out.seq - 1);
-            if p.counted {
-                ctx.counters.sent += 1;
+            p.sent |= out.bit();
+            if out.reordered {
+                p.reordered |= out.bit();
             }
             return;
         }
-        p.failed |= 1u64 << (out.seq - 1);
+        p.failed |= out.bit();
         if out.seq == self.cycle_len {
             p.last_sent = None;
         }
         // A cycle the kernel refused entirely gets no STATUS; it times out.
-        if p.counted {
-            ctx.counters.send_errors += 1;
-        }
         let all = all_bits(self.cycle_len);
         let last = 1u64 << (self.cycle_len - 1);
-        if p.injected & last != 0 && (p.injected | p.failed) & all == all {
+        let dropped = p.injected | p.corrupt;
+        if dropped & last != 0 && p.doomed() & all == all {
             let p = self.pending.remove(idx).expect("found above");
             ctx.counters.in_flight -= 1;
             if p.counted {
@@ -413,6 +580,7 @@ impl Data {
     /// A datagram from the hub: a STATUS for the oldest pending cycle, once
     /// it is valid and fits that cycle (see the module docs).
     pub fn on_status(&mut self, now: Instant, bytes: &[u8], ctx: &mut Ctx) {
+        self.check_overcount(bytes, ctx);
         let st = match verify::check(bytes, self.cycle_len) {
             Ok(st) => st,
             Err(why) => {
@@ -449,7 +617,7 @@ impl Data {
             ctx.counters.in_flight -= 1;
             if p.counted {
                 ctx.counters.status_skipped += 1;
-                ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
+                ctx.counters.fate_unknown += p.clean_sent();
             }
         }
         let uncertain = self.pending.get(1).is_some_and(answerable);
@@ -459,10 +627,30 @@ impl Data {
             if uncertain {
                 ctx.counters.uncertain_matches += 1;
             }
-            account(&p, &st, now, ctx);
+            account(&p, &st, now, self.delayed(), ctx);
         }
         if self.phase == Phase::Awaiting && self.pending.is_empty() {
             self.rest(now);
+        }
+    }
+
+    /// A hub that counts a duplicate twice says more packets arrived than
+    /// distinct SEQs did (`11/10`, or `10/10` with a SEQ missing). Whether
+    /// or not the STATUS is valid, it is held against the cycle it would
+    /// answer (the oldest answerable, or the next when neither fits) when
+    /// that cycle had a duplicate on the wire: `duplicates_overcounted`.
+    fn check_overcount(&self, bytes: &[u8], ctx: &mut Ctx) {
+        let Some(claimed) = verify::claimed_received(bytes) else {
+            return;
+        };
+        let answerable = |p: &&Pending| p.deadline.is_some();
+        let mut cands = self.pending.iter().take(2).filter(answerable);
+        let Some(a) = cands.next() else {
+            return;
+        };
+        let over = |p: &Pending| u64::from(claimed) > p.clean_sent();
+        if a.counted && a.duplicated != 0 && over(a) && cands.all(over) {
+            ctx.counters.duplicates_overcounted += 1;
         }
     }
 
@@ -472,7 +660,13 @@ impl Data {
             ctx.counters.in_flight -= 1;
             if p.counted {
                 ctx.counters.open_at_end += 1;
-                ctx.counters.fate_unknown += u64::from(p.sent.count_ones());
+                ctx.counters.fate_unknown += p.clean_sent();
+            }
+        }
+        // Generated, never sent: the run ended inside their delay.
+        for e in self.line.drain() {
+            if e.out.counted && !e.out.copy {
+                ctx.counters.unsent_at_end += 1;
             }
         }
         self.phase = Phase::Done;
@@ -487,9 +681,25 @@ fn all_bits(len: u32) -> u64 {
     }
 }
 
+impl Pending {
+    /// SEQs that cannot reach the hub as readings: dropped, refused or
+    /// corrupted.
+    fn doomed(&self) -> u64 {
+        self.injected | self.failed | self.corrupt
+    }
+
+    /// Datagrams sent uncorrupted (a corrupted one's fate is settled when
+    /// it is sent).
+    fn clean_sent(&self) -> u64 {
+        u64::from((self.sent & !self.corrupt).count_ones())
+    }
+}
+
 /// Adds one closed cycle, whose STATUS `st` passed validation and fits
-/// what was sent, to the counters.
-fn account(p: &Pending, st: &Status, now: Instant, ctx: &mut Ctx) {
+/// what was sent, to the counters. With `delayed` (`--delay`), the last
+/// datagram's injected delay and the hub's share of the STATUS latency
+/// are recorded too.
+fn account(p: &Pending, st: &Status, now: Instant, delayed: bool, ctx: &mut Ctx) {
     let c = &mut *ctx.counters;
     c.statuses += 1;
     c.reported_received += u64::from(st.received);
@@ -497,31 +707,55 @@ fn account(p: &Pending, st: &Status, now: Instant, ctx: &mut Ctx) {
     c.injected_in_closed += u64::from(p.injected.count_ones());
     c.send_errors_in_closed += u64::from(p.failed.count_ones());
     c.cut_in_closed += u64::from(p.cut.count_ones());
+    let corrupted = p.corrupt & p.sent;
+    c.corrupted_in_closed += u64::from(corrupted.count_ones());
     let ours = p.injected | p.failed | p.cut;
-    // `fits` guarantees received <= sent, so the fates add up to `sent`.
-    let sent = u64::from(p.sent.count_ones());
-    let missing = if st.truncated {
+    let clean = p.sent & !p.corrupt;
+    // `fits` guarantees received <= sent; a correct hub counts no
+    // corrupted datagram, so the fates add up to the clean ones sent.
+    let sent = u64::from(clean.count_ones());
+    let reordered = u64::from((p.reordered & clean).count_ones());
+    let (missing, reordered_missing) = if st.truncated {
         c.truncated_statuses += 1;
-        sent - u64::from(st.received)
+        let missing = sent.saturating_sub(u64::from(st.received));
+        (missing, missing.saturating_sub(sent - reordered))
     } else {
-        u64::from((st.missing & p.sent).count_ones())
+        let missing = st.missing & clean;
+        (
+            u64::from(missing.count_ones()),
+            u64::from((missing & p.reordered).count_ones()),
+        )
     };
     c.fate_missing += missing;
-    c.fate_received += sent - missing;
+    c.fate_reordered += reordered - reordered_missing;
+    c.fate_received += sent - missing - (reordered - reordered_missing);
+    c.reordered_missing += reordered_missing;
+    let explained = ours | corrupted;
     if st.truncated {
-        c.missing_not_injected += u64::from(st.missing_count().saturating_sub(ours.count_ones()));
+        c.missing_not_injected +=
+            u64::from(st.missing_count().saturating_sub(explained.count_ones()));
     } else {
-        c.missing_not_injected += u64::from((st.missing & !ours).count_ones());
+        c.missing_not_injected += u64::from((st.missing & !explained).count_ones());
         c.injected_not_missing += u64::from((ours & !st.missing).count_ones());
+        c.corrupted_not_missing += u64::from((corrupted & !st.missing).count_ones());
     }
-    if let Some((intended, actual)) = p.last_sent {
-        ctx.lat
-            .record(Kind::Status, now.saturating_duration_since(intended));
+    if let Some((intended, actual, injected)) = p.last_sent {
+        let status = now.saturating_duration_since(intended);
+        ctx.lat.record(Kind::Status, status);
         ctx.lat
             .record(Kind::StatusRaw, now.saturating_duration_since(actual));
+        if delayed {
+            ctx.lat.record(Kind::InjectedDelay, injected);
+            ctx.lat
+                .record(Kind::StatusHub, status.saturating_sub(injected));
+        }
     }
 }
 
 #[cfg(test)]
 #[path = "data_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "data_fault_tests.rs"]
+mod fault_tests;

@@ -227,7 +227,7 @@ mod open_loop {
         let late = h.t0 + Duration::from_millis(1050);
         let out = h.pump(&mut d, &mut rng, late);
         assert_eq!(out.len(), 10);
-        assert_eq!(out.last().unwrap(), &Outgoing { cycle: 2, seq: 1 });
+        assert_eq!(out.last().unwrap(), &Outgoing::new(2, 1));
         assert_eq!(d.next_wake(), Some(h.t0 + 11 * gap));
         assert_eq!(d.pending(), 2);
         // The STATUS for cycle 1: corrected latency counts from the intended

@@ -6,8 +6,12 @@
 //! Every count goes into the [`Ctx`] the worker passes in.
 
 pub mod data;
+pub mod faults;
+pub mod line;
 pub mod verify;
 
+use std::io;
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use hub::protocol::{Command, Datagram};
@@ -335,15 +339,19 @@ impl Device {
     }
 
     /// The wire form of `out`: this device's name and type, the worker's
-    /// cached `timestamp`, and a value that ramps with the sequence number.
-    pub fn datagram<'a>(&'a self, out: Outgoing, timestamp: &'a str) -> Datagram<'a> {
-        Datagram {
-            name: &self.name,
-            timestamp,
-            kind: &self.kind,
-            value: f64::from(200 + out.seq) / 10.0,
-            seq: out.seq,
-            cycle: Some(out.cycle),
+    /// cached `timestamp`, and a value that ramps with the sequence number
+    /// (with `out`'s corruption, if any, applied when encoded).
+    pub fn datagram<'a>(&'a self, out: Outgoing, timestamp: &'a str) -> Wire<'a> {
+        Wire {
+            datagram: Datagram {
+                name: &self.name,
+                timestamp,
+                kind: &self.kind,
+                value: f64::from(200 + out.seq) / 10.0,
+                seq: out.seq,
+                cycle: Some(out.cycle),
+            },
+            corrupt: out.corrupt,
         }
     }
 
@@ -357,6 +365,33 @@ impl Device {
     /// A datagram arrived on the device's UDP socket (a STATUS, or not).
     pub fn on_status(&mut self, now: Instant, bytes: &[u8], ctx: &mut Ctx) {
         self.data.on_status(now, bytes, ctx);
+    }
+}
+
+/// A datagram as it goes on the wire: the reading, and the damage
+/// `--corrupt` does to its bytes. It reads as the [`Datagram`] it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire<'a> {
+    pub datagram: Datagram<'a>,
+    pub corrupt: Option<faults::Corruption>,
+}
+
+impl Wire<'_> {
+    /// Writes the datagram into `out`, corrupted if it is to be, and
+    /// returns its length.
+    pub fn encode(&self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.datagram.encode(out)?;
+        if let Some(c) = self.corrupt {
+            c.apply(&mut out[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl<'a> Deref for Wire<'a> {
+    type Target = Datagram<'a>;
+    fn deref(&self) -> &Datagram<'a> {
+        &self.datagram
     }
 }
 

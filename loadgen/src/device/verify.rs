@@ -63,6 +63,19 @@ pub fn check(bytes: &[u8], cycle_len: u32) -> Result<Status, Invalid> {
     Ok(st)
 }
 
+/// The `x` of `STATUS RECEIVED x/…`, read loosely: also from a STATUS
+/// that fails [`check`] (`11/10`, or counts that contradict the list), so a
+/// hub that counts a duplicate twice can be told from one that lies
+/// otherwise.
+pub fn claimed_received(bytes: &[u8]) -> Option<u32> {
+    let rest = bytes.strip_prefix(b"STATUS RECEIVED ")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 9 || rest.get(digits) != Some(&b'/') {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// True when `st` can be the STATUS of a cycle whose sent SEQs are the
 /// bits of `sent` (of `all`): it never says an unsent SEQ arrived.
 pub fn fits(st: &Status, sent: u64, all: u64) -> bool {
@@ -119,6 +132,22 @@ mod tests {
         ];
         for (s, why) in cases {
             assert_eq!(check(s, 10), Err(why), "{}", String::from_utf8_lossy(s));
+        }
+    }
+
+    #[test]
+    fn the_claimed_count_is_read_even_from_an_invalid_status() {
+        assert_eq!(claimed_received(b"STATUS RECEIVED 11/10 PACKETS"), Some(11));
+        assert_eq!(
+            claimed_received(b"STATUS RECEIVED 10/10 PACKETS; MISSING: [4]"),
+            Some(10)
+        );
+        for s in [
+            &b"garbage"[..],
+            b"STATUS RECEIVED /10",
+            b"STATUS RECEIVED 9999999999/10",
+        ] {
+            assert_eq!(claimed_received(s), None);
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Pace, RunConfig};
 use crate::device::data::Pacing;
+use crate::device::faults::Dice;
 use crate::device::{data_for, Device};
 use crate::live::embedded::HubAddrs;
 use crate::live::worker::{DeviceSpec, WorkerPlan};
@@ -130,7 +131,11 @@ fn device_spec(cfg: &RunConfig, pacing: Pacing, start: Instant, i: u32) -> Devic
         cfg.device_type(i).into(),
         connect_at(start, i, cfg.connect_rate),
         SplitMix64::new(cfg.seed, u64::from(i)),
-        data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss),
+        data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss).with_faults(Dice::new(
+            cfg.faults,
+            cfg.seed,
+            u64::from(i),
+        )),
     );
     device.grace = cfg.registration_grace;
     DeviceSpec {

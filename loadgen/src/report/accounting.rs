@@ -140,33 +140,83 @@ counters! {
     /// Gauge: cycles started and not yet closed, timed out or abandoned
     /// (all cycles, warm-up included).
     in_flight,
+    // ---- faults beyond loss (measured cycles; see device/faults.rs) ----
+    /// Sent datagrams corrupted by `--corrupt` so they no longer parse: the
+    /// hub must drop them, so their SEQs are explained when reported
+    /// missing. A fate, settled when the kernel takes the datagram.
+    fate_corrupted,
+    /// Corrupted datagrams that belong to closed cycles.
+    corrupted_in_closed,
+    /// Corrupted datagrams a STATUS counted as received: the hub accepted a
+    /// datagram PROTOCOL.md calls malformed.
+    corrupted_not_missing,
+    /// Datagrams sent after a later SEQ of their cycle (`--reorder`).
+    reordered,
+    /// Reordered datagrams a valid STATUS counted received: a fate (they
+    /// are not in `fate_received`).
+    fate_reordered,
+    /// Reordered datagrams a valid STATUS listed missing: the hub treated
+    /// an out-of-order SEQ as lost (they are in `fate_missing`).
+    reordered_missing,
+    /// Duplicate copies (`--duplicate`) the kernel took: extra datagrams on
+    /// the wire, never readings; their fate is `duplicated`. They are not
+    /// in `generated` or `sent`.
+    duplicated,
+    /// Duplicate copies the kernel refused.
+    duplicate_send_errors,
+    /// STATUS that counted more packets than distinct SEQs arrived, for a
+    /// cycle that had a duplicate on the wire: the hub counted a duplicate
+    /// twice (valid or not, see `Data::on_status`).
+    duplicates_overcounted,
+    /// Datagrams generated but still held by `--delay` when the run ended
+    /// (a drain shorter than the delay, or an abort): never sent.
+    unsent_at_end,
 }
 
 impl Counters {
-    /// `reported_missing − injected drops − send errors`, over closed cycles:
-    /// loss nobody on loadgen's side explains. Zero on a healthy run.
+    /// `reported_missing − injected drops − send errors − cut − corrupted`,
+    /// over closed cycles: loss nobody on loadgen's side explains. Zero on
+    /// a healthy run.
     pub fn unexplained_loss(&self) -> i64 {
         self.reported_missing as i64
             - self.injected_in_closed as i64
             - self.send_errors_in_closed as i64
             - self.cut_in_closed as i64
+            - self.corrupted_in_closed as i64
     }
 
-    /// The identities every run must satisfy, whatever the loss:
-    /// generated = sent + injected + errors; every cycle is closed, timed
-    /// out, unseen or open; each closed cycle reports exactly `cycle_len` packets.
+    /// The identities every run must satisfy, whatever the loss and the
+    /// faults: generated = sent + injected + errors + unsent; each sent
+    /// datagram is received, reordered, missing, unknown or corrupted;
+    /// every cycle is closed, timed out, unseen or open; each closed cycle
+    /// reports exactly `cycle_len` packets. (Duplicate copies are extra:
+    /// `duplicated`, beside these.)
     pub fn identity_holds(&self, cycle_len: u32) -> Result<(), String> {
-        if self.generated != self.sent + self.injected_drops + self.send_errors {
+        let out = self.sent + self.injected_drops + self.send_errors + self.unsent_at_end;
+        if self.generated != out {
             return Err(format!(
-                "generated {} != sent {} + injected {} + send errors {}",
-                self.generated, self.sent, self.injected_drops, self.send_errors
+                "generated {} != sent {} + injected {} + send errors {} + unsent {}",
+                self.generated,
+                self.sent,
+                self.injected_drops,
+                self.send_errors,
+                self.unsent_at_end
             ));
         }
-        let fates = self.fate_received + self.fate_missing + self.fate_unknown;
+        let fates = self.fate_received
+            + self.fate_reordered
+            + self.fate_missing
+            + self.fate_unknown
+            + self.fate_corrupted;
         if self.sent != fates {
             return Err(format!(
-                "sent {} != received {} + missing {} + unknown {}",
-                self.sent, self.fate_received, self.fate_missing, self.fate_unknown
+                "sent {} != received {} + reordered {} + missing {} + unknown {} + corrupted {}",
+                self.sent,
+                self.fate_received,
+                self.fate_reordered,
+                self.fate_missing,
+                self.fate_unknown,
+                self.fate_corrupted
             ));
         }
         let resolved = self.statuses

@@ -63,7 +63,7 @@ pub const MIN_REGISTERED: &str = "min_registered";
 
 /// True for a name `--allow-failed-check` accepts.
 pub fn known(name: &str) -> bool {
-    NAMES.contains(&name) || name == MIN_REGISTERED
+    NAMES.contains(&name) || name == MIN_REGISTERED || super::fault_checks::NAMES.contains(&name)
 }
 
 /// One named check.
@@ -87,7 +87,7 @@ impl Check {
     }
 }
 
-fn check(name: &str, passed: bool, figure: String, cfg: &RunConfig) -> Check {
+pub(super) fn check(name: &str, passed: bool, figure: String, cfg: &RunConfig) -> Check {
     Check {
         name: name.to_string(),
         passed,
@@ -297,5 +297,6 @@ pub fn evaluate(r: &Report, cfg: &RunConfig) -> Vec<Check> {
             cfg,
         ));
     }
+    super::fault_checks::push(r, cfg, &mut v);
     v
 }

@@ -36,10 +36,16 @@ pub enum Kind {
     /// Intended send time of a datagram → when it was handed to the kernel:
     /// how far the generator fell behind its own schedule.
     SendLag,
+    /// `--delay`: how long a cycle's last datagram was held before sending
+    /// (one sample per `status` sample; none without `--delay`).
+    InjectedDelay,
+    /// `--delay`: the hub's share of a `status` sample, that sample minus
+    /// its `injected_delay`.
+    StatusHub,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Connect,
         Kind::CommandDelivery,
         Kind::CommandRtt,
@@ -47,6 +53,8 @@ impl Kind {
         Kind::StatusRaw,
         Kind::Wave,
         Kind::SendLag,
+        Kind::InjectedDelay,
+        Kind::StatusHub,
     ];
 
     /// Key in the report's `latency_us` object.
@@ -59,6 +67,8 @@ impl Kind {
             Kind::StatusRaw => "status_raw",
             Kind::Wave => "wave",
             Kind::SendLag => "send_lag",
+            Kind::InjectedDelay => "injected_delay",
+            Kind::StatusHub => "status_hub",
         }
     }
 }

@@ -7,12 +7,14 @@
 //! - [`timeline`] (one sample per second) and [`outage`]s of the fleet;
 //! - [`schema`], the report's serde structs (the schema `SCHEMA.md`
 //!   documents), re-exported here as `report::Report` etc.;
-//! - [`checks`], the named verdict, and [`summary`], its human rendering;
+//! - [`checks`], the named verdict ([`fault_checks`] for `--reorder`,
+//!   `--duplicate`, `--corrupt`), and [`summary`], its human rendering;
 //! - [`timestamp`], the UTC stamp datagrams and reports carry;
 //! - `fixture` (tests only), a fully built report for the readers' tests.
 pub mod accounting;
 pub mod checks;
 pub mod evidence;
+pub mod fault_checks;
 #[cfg(test)]
 pub mod fixture;
 pub mod histo;

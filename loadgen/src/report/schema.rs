@@ -121,7 +121,7 @@ pub struct Generator {
 /// What became of every generated datagram (measured cycles).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fates {
-    /// A valid STATUS of its cycle counted it received.
+    /// A valid STATUS of its cycle counted it received (in order).
     pub received: u64,
     /// A valid STATUS of its cycle listed it missing (real loss).
     pub missing: u64,
@@ -129,6 +129,51 @@ pub struct Fates {
     pub unknown: u64,
     pub injected: u64,
     pub send_errors: u64,
+    /// `--reorder`: sent after a later SEQ of its cycle, and a valid
+    /// STATUS counted it received (0 before faults).
+    #[serde(default)]
+    pub reordered: u64,
+    /// `--corrupt`: sent damaged so it does not parse; the hub must drop
+    /// it (0 before faults).
+    #[serde(default)]
+    pub corrupted: u64,
+    /// `--duplicate`: extra copies the kernel took. Not generated
+    /// datagrams: beside the identity, not in it (0 before faults).
+    #[serde(default)]
+    pub duplicated: u64,
+    /// Generated but still held by `--delay` when the run ended (0 before
+    /// faults).
+    #[serde(default)]
+    pub unsent: u64,
+}
+
+/// What the faults beyond loss did and what the hub made of them
+/// (`udp.faults`; zeros before faults and when none were asked for).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultFigures {
+    /// Datagrams on the wire: `sent + fates.duplicated`.
+    pub wire: u64,
+    /// Datagrams sent out of order, whatever their fate.
+    pub reordered_sent: u64,
+    /// Of those, listed missing by a valid STATUS (in `fates.missing`):
+    /// the hub treated an out-of-order SEQ as lost.
+    pub reordered_missing: u64,
+    /// Corrupted datagrams of closed cycles (explained when missing).
+    pub corrupted_in_closed_cycles: u64,
+    /// Corrupted datagrams a STATUS counted received: the hub accepted a
+    /// malformed datagram.
+    pub corrupted_not_missing: u64,
+    /// Duplicate copies the kernel refused.
+    pub duplicate_send_errors: u64,
+    /// STATUS that counted more packets than distinct SEQs arrived, for a
+    /// cycle with a duplicate on the wire: a duplicate counted twice.
+    pub duplicates_overcounted: u64,
+    /// The hub's own `udp.duplicates`, `udp.late` and `udp.malformed`
+    /// (`null` without its stats; on a shared hub they include others').
+    pub hub_duplicates: Option<u64>,
+    pub hub_late: Option<u64>,
+    pub hub_malformed: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +253,8 @@ pub struct DisconnectCauses {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Udp {
-    /// `generated = received + missing + unknown + injected + send_errors`.
+    /// `generated = received + reordered + missing + unknown + corrupted +
+    /// injected + send_errors + unsent` (`duplicated` beside it).
     #[serde(default)]
     pub fates: Fates,
     pub generated: u64,
@@ -246,6 +292,9 @@ pub struct Udp {
     /// (then `unexplained_loss` is 0 and the generator check fails).
     #[serde(default)]
     pub blurred_by_overload: i64,
+    /// What `--reorder`, `--duplicate`, `--corrupt` did (zeros without).
+    #[serde(default)]
+    pub faults: FaultFigures,
     /// `sent / --duration`: over the measured window (after warm-up).
     pub datagrams_per_s: f64,
     /// `"ok"`, or which accounting identity failed.
@@ -410,6 +459,22 @@ impl Report {
                     unknown: c.fate_unknown,
                     injected: c.injected_drops,
                     send_errors: c.send_errors,
+                    reordered: c.fate_reordered,
+                    corrupted: c.fate_corrupted,
+                    duplicated: c.duplicated,
+                    unsent: c.unsent_at_end,
+                },
+                faults: FaultFigures {
+                    wire: c.sent + c.duplicated,
+                    reordered_sent: c.reordered,
+                    reordered_missing: c.reordered_missing,
+                    corrupted_in_closed_cycles: c.corrupted_in_closed,
+                    corrupted_not_missing: c.corrupted_not_missing,
+                    duplicate_send_errors: c.duplicate_send_errors,
+                    duplicates_overcounted: c.duplicates_overcounted,
+                    hub_duplicates: i.hub.as_ref().map(|s| s.udp.duplicates),
+                    hub_late: i.hub.as_ref().map(|s| s.udp.late),
+                    hub_malformed: i.hub.as_ref().map(|s| s.udp.malformed),
                 },
                 status_invalid: c.status_invalid,
                 status_unfit: c.status_unfit,
@@ -581,6 +646,16 @@ mod tests {
                 "2.5",
                 "--hub-recorder",
                 "/tmp/x.db",
+            ][..],
+            &[
+                "--reorder",
+                "0.1",
+                "--duplicate",
+                "1",
+                "--corrupt",
+                "0.5",
+                "--delay",
+                "30±30",
             ][..],
         ] {
             let r = crate::report::fixture::report(args);

@@ -10,10 +10,12 @@ use crate::report::histo::Kind;
 use crate::report::Report;
 
 /// Latency kinds printed, in order.
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 9] = [
     Kind::Connect,
     Kind::Status,
     Kind::StatusRaw,
+    Kind::InjectedDelay,
+    Kind::StatusHub,
     Kind::CommandDelivery,
     Kind::CommandRtt,
     Kind::Wave,
@@ -22,6 +24,35 @@ const KINDS: [Kind; 7] = [
 
 fn ms(us: u64) -> String {
     format!("{:.2}ms", us as f64 / 1e3)
+}
+
+/// `label` and `n` when `shown`, else nothing.
+fn some(label: &str, n: u64, shown: bool) -> String {
+    if shown {
+        format!("{label}{n}")
+    } else {
+        String::new()
+    }
+}
+
+/// The faults beyond loss: what was asked, what went on the wire, what
+/// the hub made of it.
+fn faults_line(r: &Report, o: &mut String) {
+    let u = &r.udp;
+    let f = &u.faults;
+    let _ = writeln!(
+        o,
+        "    faults ({}): on the wire {} = sent {} + duplicated {}; reordered {} ({} reported missing); corrupted {} ({} counted received); duplicates counted twice {}",
+        r.config.faults.describe(),
+        f.wire,
+        u.sent,
+        u.fates.duplicated,
+        f.reordered_sent,
+        f.reordered_missing,
+        u.fates.corrupted,
+        f.corrupted_not_missing,
+        f.duplicates_overcounted
+    );
 }
 
 /// The summary of `r`.
@@ -58,9 +89,21 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "\n  datagrams (measured cycles)");
     let _ = writeln!(
         o,
-        "    generated {} = received {} + missing {} + unknown {} + injected {} + send errors {}   identity: {}",
-        u.generated, f.received, f.missing, f.unknown, f.injected, f.send_errors, u.identity
+        "    generated {} = received {}{} + missing {} + unknown {}{} + injected {} + send errors {}{}   identity: {}",
+        u.generated,
+        f.received,
+        some(" + reordered ", f.reordered, r.config.faults.reorder > 0.0),
+        f.missing,
+        f.unknown,
+        some(" + corrupted ", f.corrupted, r.config.faults.corrupt > 0.0),
+        f.injected,
+        f.send_errors,
+        some(" + unsent ", f.unsent, f.unsent > 0),
+        u.identity
     );
+    if r.config.faults.any() {
+        faults_line(r, &mut o);
+    }
     let _ = writeln!(
         o,
         "    cycles {}: answered {}, timed out {}, skipped {}, unseen {}, open at end {}; STATUS invalid {}, contradicting {}, stray {}, uncertain matches {}",
@@ -93,6 +136,10 @@ pub fn render(r: &Report) -> String {
         let Some(l) = r.latency_us.get(k.key()) else {
             continue;
         };
+        // The delay's rows only with `--delay`.
+        if matches!(k, Kind::InjectedDelay | Kind::StatusHub) && l.count == 0 {
+            continue;
+        }
         let _ = writeln!(
             o,
             "    {:<17} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",

@@ -41,6 +41,14 @@ pub enum Flaw {
     AdminAbsent,
     /// Nothing listens anywhere (the ports are bound, then released).
     Nothing,
+    /// Counts every datagram of a cycle as a packet received, duplicates
+    /// included (`STATUS RECEIVED 11/10 PACKETS`), a hidden bug `--duplicate`
+    /// must reveal.
+    DoubleCountsDuplicates,
+    /// Drops a SEQ lower than one already seen in its cycle as late, so a
+    /// reordered SEQ is reported missing: a hidden bug `--reorder` must
+    /// reveal.
+    ReorderedAsMissing,
 }
 
 /// A broken hub on loopback.
@@ -238,11 +246,26 @@ fn admin_conn(s: TcpStream, flaw: Flaw, registered: &AtomicU64, stop: &AtomicBoo
     }
 }
 
+/// One source's cycle.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Open {
+    cycle: u64,
+    /// SEQs received (bit `i` = SEQ `i + 1`).
+    bits: u64,
+    /// The previous cycle's bits.
+    prev: u64,
+    /// Datagrams taken into this cycle, duplicates included.
+    packets: u32,
+    /// Highest SEQ taken.
+    highest: u32,
+    /// Answered: later datagrams of this cycle are late and ignored.
+    closed: bool,
+}
+
 /// Per-source cycle state of the data side (sans-IO).
 #[derive(Default)]
 pub struct Cycles {
-    /// Source → (cycle, received bits, previous cycle's received bits).
-    open: HashMap<SocketAddr, (u64, u64, u64)>,
+    open: HashMap<SocketAddr, Open>,
 }
 
 /// A datagram's SEQ and CYCLE.
@@ -261,34 +284,39 @@ fn seq_cycle(d: &[u8]) -> Option<(u32, u64)> {
     Some((seq?, cycle))
 }
 
-/// `STATUS RECEIVED x/n PACKETS[; MISSING: [...]]` of `bits`.
-pub fn status_of(bits: u64, len: u32) -> String {
+/// `STATUS RECEIVED x/n PACKETS[; MISSING: [...]]` of `bits`, `x` being
+/// `received` (the bits' count for a correct hub).
+fn status_text(bits: u64, received: u32, len: u32) -> String {
     let missing: Vec<String> = (1..=len)
         .filter(|s| bits & (1 << (s - 1)) == 0)
         .map(|s| s.to_string())
         .collect();
-    let got = len - missing.len() as u32;
     if missing.is_empty() {
-        format!("STATUS RECEIVED {got}/{len} PACKETS")
+        format!("STATUS RECEIVED {received}/{len} PACKETS")
     } else {
         format!(
-            "STATUS RECEIVED {got}/{len} PACKETS; MISSING: [{}]",
+            "STATUS RECEIVED {received}/{len} PACKETS; MISSING: [{}]",
             missing.join(", ")
         )
     }
 }
 
-/// What the flawed hub answers for a closed cycle (`bits` received, `prev`
-/// the previous cycle's bits).
-pub fn status_reply(flaw: Flaw, bits: u64, prev: u64, len: u32) -> Option<String> {
+/// `STATUS RECEIVED x/n PACKETS[; MISSING: [...]]` of `bits`.
+pub fn status_of(bits: u64, len: u32) -> String {
+    status_text(bits, bits.count_ones(), len)
+}
+
+/// What the flawed hub answers for a closed cycle.
+fn status_reply(flaw: Flaw, c: &Open, len: u32) -> Option<String> {
     match flaw {
         Flaw::Silent => None,
         Flaw::GarbageStatus => Some("STATUS RECEIVED lots of PACKETS".into()),
         Flaw::ContradictoryStatus => Some(format!(
             "STATUS RECEIVED {len}/{len} PACKETS; MISSING: [1, 2, 3]"
         )),
-        Flaw::WrongCycle => Some(status_of(prev, len)),
-        _ => Some(status_of(bits, len)),
+        Flaw::WrongCycle => Some(status_of(c.prev, len)),
+        Flaw::DoubleCountsDuplicates => Some(status_text(c.bits, c.packets, len)),
+        _ => Some(status_of(c.bits, len)),
     }
 }
 
@@ -300,21 +328,34 @@ impl Cycles {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let e = self.open.entry(src).or_insert((cycle, 0, 0));
-        if cycle != e.0 {
-            if e.1 != 0 {
-                out.extend(status_reply(flaw, e.1, e.2, len));
-                e.2 = e.1;
+        let e = self.open.entry(src).or_insert(Open {
+            cycle,
+            ..Open::default()
+        });
+        if cycle != e.cycle {
+            if e.bits != 0 && !e.closed {
+                out.extend(status_reply(flaw, e, len));
+                e.prev = e.bits;
             }
-            *e = (cycle, 0, e.2);
+            *e = Open {
+                cycle,
+                prev: e.prev,
+                ..Open::default()
+            };
         }
-        if (1..=len).contains(&seq) {
-            e.1 |= 1 << (seq - 1);
+        if e.closed || !(1..=len).contains(&seq) {
+            return out;
         }
+        if flaw == Flaw::ReorderedAsMissing && seq < e.highest {
+            return out; // "late": the hidden bug
+        }
+        e.highest = e.highest.max(seq);
+        e.packets += 1;
+        e.bits |= 1 << (seq - 1);
         if seq == len {
-            out.extend(status_reply(flaw, e.1, e.2, len));
-            e.2 = e.1;
-            e.1 = 0;
+            out.extend(status_reply(flaw, e, len));
+            e.prev = e.bits;
+            e.closed = true;
         }
         out
     }
@@ -323,12 +364,12 @@ impl Cycles {
     pub fn on_idle(&mut self, flaw: Flaw, len: u32) -> Vec<(SocketAddr, String)> {
         let mut out = Vec::new();
         for (src, e) in self.open.iter_mut() {
-            if e.1 != 0 {
-                if let Some(s) = status_reply(flaw, e.1, e.2, len) {
+            if e.bits != 0 && !e.closed {
+                if let Some(s) = status_reply(flaw, e, len) {
                     out.push((*src, s));
                 }
-                e.2 = e.1;
-                e.1 = 0;
+                e.prev = e.bits;
+                e.closed = true;
             }
         }
         out
