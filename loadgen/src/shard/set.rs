@@ -54,10 +54,7 @@ fn list(v: &[u32]) -> String {
 }
 
 /// Checks the set; `Ok(None)` when no report is a shard.
-pub fn check(
-    reports: &[(String, Report)],
-    partial: bool,
-) -> Result<Option<SetSummary>, SetError> {
+pub fn check(reports: &[(String, Report)], partial: bool) -> Result<Option<SetSummary>, SetError> {
     let shards: Vec<(&str, &Report, Option<&ShardInfo>)> = reports
         .iter()
         .map(|(n, r)| (n.as_str(), r, r.shard.as_ref()))

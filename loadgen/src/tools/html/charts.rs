@@ -202,6 +202,8 @@ pub fn loss(m: &mut Markup, i: &Input) {
             bar("unknown (no valid STATUS)", f.unknown as i64),
             bar("injected (on purpose)", f.injected as i64),
             bar("send errors", f.send_errors as i64),
+            bar("corrupted (on purpose)", f.corrupted as i64),
+            bar("unsent (held by --delay)", f.unsent as i64),
         ]
     };
     bars.push(bar("unexplained loss", u.unexplained_loss));

@@ -160,6 +160,10 @@ pub fn udp(m: &mut Markup, i: &Input) {
             fig("unknown", "fates-unknown", f.unknown),
             kv("injected", f.injected),
             kv("send errors", f.send_errors),
+            kv("reordered (received)", f.reordered),
+            kv("corrupted (hub must drop)", f.corrupted),
+            kv("unsent (held by --delay at the end)", f.unsent),
+            kv("duplicated (extra copies, beside the sum)", f.duplicated),
             fig("identity", "udp-identity", &u.identity),
         ],
     );
