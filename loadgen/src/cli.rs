@@ -163,6 +163,12 @@ pub struct RunArgs {
     /// Have the operator `quit` one device this often (exercises reconnects).
     #[arg(long, value_parser = duration)]
     pub kick_every: Option<Duration>,
+    /// Fail the run when the hub's admin port does not answer, even with no
+    /// waves asked for (it is required anyway with waves or kicks; without
+    /// them and without this flag, the hub's own counts are reported as not
+    /// cross-checked).
+    #[arg(long)]
+    pub require_admin: bool,
     /// Loss injected before sending each datagram, probability in [0, 1).
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,

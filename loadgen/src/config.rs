@@ -119,6 +119,9 @@ pub struct RunConfig {
     pub set_interval: u32,
     #[serde(default, serialize_with = "ser_opt_ms", deserialize_with = "de_opt_ms")]
     pub kick_every: Option<Duration>,
+    /// `--require-admin` (false in reports from before it).
+    #[serde(default)]
+    pub require_admin: bool,
     pub loss: f64,
     /// `--reorder`, `--duplicate`, `--corrupt`, `--delay` (all off in
     /// reports from before them).
@@ -369,6 +372,7 @@ impl RunConfig {
             command_every: (!a.command_every.is_zero()).then_some(a.command_every),
             set_interval,
             kick_every: a.kick_every,
+            require_admin: a.require_admin,
             loss: a.loss,
             faults,
             seed: a.seed.unwrap_or(clock_seed),

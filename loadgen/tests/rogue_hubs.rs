@@ -33,11 +33,26 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 }
 
 fn run(rogue: &Rogue, extra: &[&str]) -> Outcome {
+    // The defaults, less any flag `extra` sets itself (a flag given twice
+    // is refused).
+    let defaults = [
+        ("--devices", "3"),
+        ("--duration", "2s"),
+        ("--interval", "100ms"),
+        ("--status-timeout", "1s"),
+        ("--drain", "2s"),
+        ("--seed", "9"),
+        ("--command-every", "0"),
+        ("--connect-rate", "100"),
+    ];
+    let mut args: Vec<&str> = Vec::new();
+    for (k, v) in defaults.iter().filter(|(k, _)| !extra.contains(k)) {
+        args.extend([*k, *v]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(rogue.args())
-        .args(["--devices", "3", "--duration", "2s", "--interval", "100ms"])
-        .args(["--status-timeout", "1s", "--drain", "2s", "--seed", "9"])
-        .args(["--command-every", "0", "--connect-rate", "100", "--quiet"])
+        .args(args)
+        .arg("--quiet")
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -240,9 +255,72 @@ fn admin_never_answers() {
 }
 
 #[test]
-fn admin_absent() {
-    let o = assert_caught(Flaw::AdminAbsent, "admin_reachable", &[]);
+fn admin_absent_with_waves() {
+    // Waves need the admin port: its absence fails the run.
+    let o = assert_caught(
+        Flaw::AdminAbsent,
+        "admin_reachable",
+        &["--command-every", "1s"],
+    );
     assert_eq!(check(&o.report, "hub_agrees")["passed"], false);
+    assert_eq!(check(&o.report, "hub_agrees").get("not_checked"), None);
+}
+
+#[test]
+fn admin_absent_with_require_admin() {
+    let o = assert_caught(Flaw::AdminAbsent, "admin_reachable", &["--require-admin"]);
+    assert_eq!(check(&o.report, "hub_agrees")["passed"], false);
+}
+
+/// A correct hub with no admin port, answering every cycle late (within
+/// the status timeout), and no waves asked for: everything loadgen could
+/// verify holds, so the run passes; the hub's own count is not cross-checked,
+/// and says so in the report and the summary, never as agreeing.
+#[test]
+fn admin_absent_without_waves_passes_and_says_not_cross_checked() {
+    for flaw in [Flaw::AdminAbsent, Flaw::AdminAbsentLate] {
+        let rogue = Rogue::start(flaw);
+        let o = run(
+            &rogue,
+            &[
+                "--status-timeout",
+                "3s",
+                "--drain",
+                "4s",
+                "--duration",
+                "3s",
+            ],
+        );
+        assert_eq!(o.code, 0, "{flaw:?}: {}", o.stderr);
+        assert_eq!(o.report["ok"], true, "{flaw:?}");
+        let agrees = check(&o.report, "hub_agrees");
+        assert_eq!(agrees["passed"], false, "{flaw:?}: never shown as agreeing");
+        assert_eq!(agrees["not_checked"], true, "{flaw:?}: {agrees}");
+        assert!(agrees["figure"]
+            .as_str()
+            .unwrap()
+            .contains("not cross-checked"));
+        let admin = check(&o.report, "admin_reachable");
+        assert_eq!(admin["passed"], true, "{flaw:?}: {admin}");
+        assert!(admin["figure"]
+            .as_str()
+            .unwrap()
+            .starts_with("not required"));
+        let cycles = check(&o.report, "cycles_answered");
+        assert_eq!(cycles["passed"], true, "{flaw:?}: {cycles}");
+        assert!(o.report["udp"]["statuses"].as_u64().unwrap() > 0);
+        assert!(
+            o.stderr.contains("– hub_agrees") && o.stderr.contains("not cross-checked"),
+            "{flaw:?}: {}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("✓ hub_agrees"), "{}", o.stderr);
+        if flaw == Flaw::AdminAbsentLate {
+            let p50 = o.report["latency_us"]["status"]["p50"].as_u64().unwrap();
+            let late = common::rogue::LATE_STATUS.as_micros() as u64;
+            assert!(p50 >= late, "late STATUS p50 {p50} µs, held {late} µs");
+        }
+    }
 }
 
 #[test]
@@ -251,6 +329,7 @@ fn a_failed_check_can_be_waived_by_name() {
     let o = run(
         &rogue,
         &[
+            "--require-admin",
             "--allow-failed-check",
             "admin_reachable",
             "--allow-failed-check",

@@ -68,6 +68,10 @@ pub struct OperatorLog {
     pub errors: Vec<String>,
     /// Admin connections re-opened after one failed or broke.
     pub reconnects: u64,
+    /// The final `stats` found nothing listening on the admin port
+    /// (connection refused), as opposed to a port that misbehaved.
+    #[serde(default)]
+    pub admin_absent: bool,
     /// Repeats of the last error, for the `(×n)` suffix.
     #[serde(skip)]
     last_error: Option<(String, u64)>,

@@ -305,6 +305,8 @@ fn final_stats(
         }
     }
     if let Some(e) = last {
+        log.admin_absent = matches!(&e, operator::AdminError::Io(io)
+            if io.kind() == std::io::ErrorKind::ConnectionRefused);
         log.error(format!("final stats: {e}"));
     }
     None

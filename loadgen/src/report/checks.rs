@@ -38,7 +38,9 @@ pub const CYCLES_ANSWERED: &str = "cycles_answered";
 pub const STATUS_VALID: &str = "status_valid";
 /// Every command of every measured wave acknowledged.
 pub const COMMANDS_ACKED: &str = "commands_acked";
-/// The admin port answered whenever waves, kicks or stats were needed.
+/// The admin port answered whenever it was required: waves or kicks were
+/// asked for, or `--require-admin`. Without them a hub with no admin port
+/// passes, and the checks that need its counts say "not cross-checked".
 pub const ADMIN_REACHABLE: &str = "admin_reachable";
 /// `unexplained_loss` within `--max-unexplained-loss` (default 0); loss
 /// the generator's overload blurred is reported beside it, not in it.
@@ -75,6 +77,12 @@ pub struct Check {
     pub figure: String,
     /// Failed, but waived by `--allow-failed-check`.
     pub allowed: bool,
+    /// Could not be judged: what it compares with was not available (the
+    /// hub's own counts, with no admin port and none required). Never a
+    /// pass (`passed` is false) and never fails the run. Absent (false) in
+    /// reports before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_checked: bool,
     /// In a merged report, the input the check is from (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -83,7 +91,19 @@ pub struct Check {
 impl Check {
     /// Failed and not waived: fails the run.
     pub fn fails_run(&self) -> bool {
-        !self.passed && !self.allowed
+        !self.passed && !self.allowed && !self.not_checked
+    }
+
+    /// A check that could not be judged (see [`Check::not_checked`]).
+    pub(super) fn unchecked(name: &str, figure: String) -> Check {
+        Check {
+            name: name.to_string(),
+            passed: false,
+            allowed: false,
+            not_checked: true,
+            file: None,
+            figure,
+        }
     }
 }
 
@@ -92,6 +112,7 @@ pub(super) fn check(name: &str, passed: bool, figure: String, cfg: &RunConfig) -
         name: name.to_string(),
         passed,
         allowed: !passed && cfg.allow_failed_checks.iter().any(|n| n == name),
+        not_checked: false,
         file: None,
         figure,
     }
@@ -170,14 +191,25 @@ pub fn evaluate(r: &Report, cfg: &RunConfig) -> Vec<Check> {
         cfg,
     ));
     let wanted = cfg.command_every.is_some() || cfg.kick_every.is_some();
-    let admin_ok = r.hub_stats.is_some() && (!wanted || c.errors.is_empty());
+    let required = wanted || cfg.require_admin;
+    let answered = r.hub_stats.is_some();
+    // Nothing listening, and nothing loadgen had to do needed the port: the
+    // hub's own counts are only unavailable (hub_agrees says so). A port
+    // that listens but misbehaves (silent, garbage) still fails.
+    let absent_unneeded = !required && !answered && c.admin_absent;
+    let admin_ok = absent_unneeded || (answered && (!wanted || c.errors.is_empty()));
+    let why = match (answered, c.errors.first()) {
+        (true, None) => format!("{} answered", r.run.hub_admin),
+        (_, Some(e)) => format!("{}: {e}", r.run.hub_admin),
+        (false, None) => format!("{}: no stats reply", r.run.hub_admin),
+    };
     v.push(check(
         ADMIN_REACHABLE,
         admin_ok,
-        match (r.hub_stats.is_some(), c.errors.first()) {
-            (true, None) => format!("{} answered", r.run.hub_admin),
-            (_, Some(e)) => format!("{}: {e}", r.run.hub_admin),
-            (false, None) => format!("{}: no stats reply", r.run.hub_admin),
+        if absent_unneeded {
+            format!("not required (no waves, no --require-admin); {why}")
+        } else {
+            why
         },
         cfg,
     ));
@@ -226,22 +258,29 @@ pub fn evaluate(r: &Report, cfg: &RunConfig) -> Vec<Check> {
         u.identity.clone(),
         cfg,
     ));
-    v.push(check(
-        HUB_AGREES,
-        match d.hub_registered {
-            Some(h) if d.hub_shared => h >= d.up_at_end,
-            h => h == Some(d.up_at_end),
-        },
-        match d.hub_registered {
-            Some(h) if d.hub_shared => format!(
-                "shared hub says {h} registered in all, at least loadgen's {}",
-                d.up_at_end
-            ),
-            Some(h) => format!("hub says {h} registered, loadgen {}", d.up_at_end),
-            None => "the hub's count is unknown (no stats reply)".to_string(),
-        },
-        cfg,
-    ));
+    if d.hub_registered.is_none() && absent_unneeded {
+        v.push(Check::unchecked(
+            HUB_AGREES,
+            "not cross-checked: the hub's count is unknown (no stats reply; the admin port was not required)".to_string(),
+        ));
+    } else {
+        v.push(check(
+            HUB_AGREES,
+            match d.hub_registered {
+                Some(h) if d.hub_shared => h >= d.up_at_end,
+                h => h == Some(d.up_at_end),
+            },
+            match d.hub_registered {
+                Some(h) if d.hub_shared => format!(
+                    "shared hub says {h} registered in all, at least loadgen's {}",
+                    d.up_at_end
+                ),
+                Some(h) => format!("hub says {h} registered, loadgen {}", d.up_at_end),
+                None => "the hub's count is unknown (no stats reply)".to_string(),
+            },
+            cfg,
+        ));
+    }
     v.push(check(
         HUB_PROTOCOL,
         d.hub_violations == 0,

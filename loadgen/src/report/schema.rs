@@ -320,6 +320,11 @@ pub struct Commands {
     /// Admin connections re-opened after one failed or broke.
     #[serde(default)]
     pub admin_reconnects: u64,
+    /// Nothing listened on the admin port at the end (connection refused):
+    /// without waves or `--require-admin` the run does not need it, and
+    /// `hub_agrees` is not cross-checked. False in older reports.
+    #[serde(default)]
+    pub admin_absent: bool,
     pub wave_list: Vec<Wave>,
 }
 
@@ -516,6 +521,7 @@ impl Report {
                 alarms_activated: c.alarms_activated,
                 kicks: i.operator.kicks,
                 admin_reconnects: i.operator.reconnects,
+                admin_absent: i.operator.admin_absent,
                 errors: i.operator.errors,
                 wave_list: i.operator.waves,
             },

@@ -60,10 +60,11 @@ pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "\n  checks");
     for c in &r.checks {
-        let mark = match (c.passed, c.allowed) {
-            (true, _) => "✓",
-            (false, true) => "✗ (allowed)",
-            (false, false) => "✗",
+        let mark = match (c.passed, c.allowed, c.not_checked) {
+            (_, _, true) => "–",
+            (true, _, _) => "✓",
+            (false, true, _) => "✗ (allowed)",
+            (false, false, _) => "✗",
         };
         let _ = writeln!(o, "    {mark} {:<20} {}", c.name, c.figure);
     }

@@ -39,6 +39,9 @@ pub enum Flaw {
     AdminSilent,
     /// A correct data side, and nothing listens on the admin port.
     AdminAbsent,
+    /// Nothing on the admin port, and every STATUS correct but
+    /// [`LATE_STATUS`] late (within a `--status-timeout` longer than that).
+    AdminAbsentLate,
     /// Nothing listens anywhere (the ports are bound, then released).
     Nothing,
     /// Counts every datagram of a cycle as a packet received, duplicates
@@ -66,6 +69,8 @@ impl Drop for Rogue {
 }
 
 const TICK: Duration = Duration::from_millis(20);
+/// How late [`Flaw::AdminAbsentLate`] answers a cycle.
+pub const LATE_STATUS: Duration = Duration::from_millis(1500);
 
 /// A free loopback port with nothing listening on it.
 fn dead_port() -> u16 {
@@ -99,7 +104,7 @@ impl Rogue {
             tcp.local_addr().unwrap().port(),
             udp.local_addr().unwrap().port(),
         );
-        let admin_port = if flaw == Flaw::AdminAbsent {
+        let admin_port = if matches!(flaw, Flaw::AdminAbsent | Flaw::AdminAbsentLate) {
             dead_port()
         } else {
             let admin = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -381,12 +386,30 @@ fn udp_loop(u: UdpSocket, flaw: Flaw, stop: &AtomicBool) {
     let mut cycles = Cycles::default();
     let mut buf = [0u8; 2048];
     let mut last = Instant::now();
+    let delay = if flaw == Flaw::AdminAbsentLate {
+        LATE_STATUS
+    } else {
+        Duration::ZERO
+    };
+    // STATUS replies held until due (only the late flaw holds any).
+    let mut held: std::collections::VecDeque<(Instant, SocketAddr, String)> = Default::default();
     while !stop.load(Ordering::Relaxed) {
+        while held
+            .front()
+            .is_some_and(|(due, _, _)| *due <= Instant::now())
+        {
+            let (_, src, s) = held.pop_front().expect("checked");
+            let _ = u.send_to(s.as_bytes(), src);
+        }
         match u.recv_from(&mut buf) {
             Ok((n, src)) => {
                 last = Instant::now();
                 for s in cycles.on_datagram(flaw, src, &buf[..n], 10) {
-                    let _ = u.send_to(s.as_bytes(), src);
+                    if delay.is_zero() {
+                        let _ = u.send_to(s.as_bytes(), src);
+                    } else {
+                        held.push_back((Instant::now() + delay, src, s));
+                    }
                 }
             }
             Err(_) if last.elapsed() > Duration::from_millis(300) => {

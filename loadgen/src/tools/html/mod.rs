@@ -104,7 +104,7 @@ th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric
 code,pre{font:12px/1.35 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em}
 .verdict{font-size:1.3em;padding:.3em .6em;display:inline-block;border-radius:4px}
 .ok{color:#14632b}.failed{color:#a11}.allowed{color:#8a5a00}.verdict.ok{background:#e3f4e8}.verdict.failed{background:#fbe4e4}
-tr.check.failed td{background:#fdf0f0}.note{color:#666}
+tr.check.failed td{background:#fdf0f0}.unchecked{color:#666;font-style:italic}.note{color:#666}
 svg.chart{width:100%;height:auto;max-width:760px;display:block;margin:.4em 0 1em}
 .kvs{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start}caption{font-weight:bold;text-align:left}
 svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}svg text{font:11px sans-serif;fill:#333}

@@ -13,10 +13,11 @@ use crate::tools::table::label;
 
 /// How a check reads: its row's class and its state in words.
 pub fn state(c: &Check) -> (&'static str, &'static str) {
-    match (c.passed, c.allowed) {
-        (true, _) => ("check ok", "passed"),
-        (false, true) => ("check allowed", "failed (allowed)"),
-        (false, false) => ("check failed", "failed"),
+    match (c.passed, c.allowed, c.not_checked) {
+        (_, _, true) => ("check unchecked", "not cross-checked"),
+        (true, _, _) => ("check ok", "passed"),
+        (false, true, _) => ("check allowed", "failed (allowed)"),
+        (false, false, _) => ("check failed", "failed"),
     }
 }
 
