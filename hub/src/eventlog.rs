@@ -57,6 +57,15 @@ pub struct LogCounters {
     pub truncations: AtomicU64,
     pub truncations_unverified: AtomicU64,
     pub truncation_bytes_rewritten: AtomicU64,
+    /// Lines the writer took that never reached the file (a failed write:
+    /// ENOSPC, EIO, …), counted line by line.
+    pub lines_lost: AtomicU64,
+    /// Writes are failing now (set at the first lost line, cleared by the
+    /// first write that lands).
+    pub losing: AtomicBool,
+    /// Lines the writer added itself: one `LOG_LINES_LOST` notice each time
+    /// writing resumed after a loss.
+    pub notices: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -78,6 +87,17 @@ pub struct LogStats {
     pub truncations_unverified: u64,
     /// Bytes written again after a truncation because the copy missed them.
     pub truncation_bytes_rewritten: u64,
+    /// Of `written` (the lines the writer took), those that never reached
+    /// the file because a write failed; the file holds `written −
+    /// lines_lost + notices` lines once the queue is flushed.
+    #[serde(default)]
+    pub lines_lost: u64,
+    /// Writes are failing now.
+    #[serde(default)]
+    pub losing: bool,
+    /// `LOG_LINES_LOST` lines the writer added when writing resumed.
+    #[serde(default)]
+    pub notices: u64,
     pub last_error: Option<String>,
 }
 
@@ -162,6 +182,20 @@ impl EventLog {
         }
     }
 
+    /// Writes are failing now, and the lines lost so far (in all), with the
+    /// last write error: what the loop reports on stderr when it changes.
+    pub fn loss(&self) -> (bool, u64, Option<String>) {
+        let c = &self.counters;
+        let losing = c.losing.load(Ordering::Relaxed);
+        let lost = c.lines_lost.load(Ordering::Relaxed);
+        let err = if losing {
+            c.last_error.lock().map(|e| e.clone()).unwrap_or(None)
+        } else {
+            None
+        };
+        (losing, lost, err)
+    }
+
     /// Asks the writer to open the path again (logrotate's `postrotate`
     /// SIGHUP); done within one flush interval, after the lines queued so far.
     pub fn reopen(&self) {
@@ -179,6 +213,9 @@ impl EventLog {
             truncations: c.truncations.load(Ordering::Relaxed),
             truncations_unverified: c.truncations_unverified.load(Ordering::Relaxed),
             truncation_bytes_rewritten: c.truncation_bytes_rewritten.load(Ordering::Relaxed),
+            lines_lost: c.lines_lost.load(Ordering::Relaxed),
+            losing: c.losing.load(Ordering::Relaxed),
+            notices: c.notices.load(Ordering::Relaxed),
             last_error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
         }
     }

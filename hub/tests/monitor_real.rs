@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, have_tool, http_get, Device, HubProc, Sensor};
+use common::{eventually, have_tool, http_get, Device, HubProc, Sensor, SmallDisk};
 use serde_json::Value;
 
 /// The value device `d` sends in cycle `c`, packet `s`: all distinct.
@@ -275,39 +275,6 @@ fn a_real_prometheus_scrapes_the_hub_and_agrees_with_stats() {
     assert!(hub.stats()["http"]["requests"].as_u64().unwrap() >= 1);
     drop(prom);
     hub.stop();
-}
-
-/// A tmpfs of a few hundred KiB, unmounted on drop.
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: PathBuf, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(&dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "cannot mount a tmpfs (CI runs as root; nothing skips under CI=true)"
-            );
-            eprintln!("skipping: cannot mount a tmpfs (not root?)");
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        let _ = std::fs::remove_dir(&self.dir);
-    }
 }
 
 #[test]

@@ -45,11 +45,22 @@ const RETAIN: usize = 4 * 1024 * 1024;
 /// How far back a file's modification time may be to count as the copy.
 const COPY_AGE: Duration = Duration::from_secs(30);
 
+/// Lines lost since writes started failing.
+struct Loss {
+    since: SystemTime,
+    lines: u64,
+    error: String,
+}
+
 pub(super) struct Writer {
     pub path: PathBuf,
     pub id: Option<(u64, u64)>,
     pub file: File,
     pub buf: Vec<u8>,
+    /// Lines in `buf` (each ends in `\n`).
+    buf_lines: u64,
+    /// While writes fail: when the first line was lost and how many since.
+    loss: Option<Loss>,
     /// The file offset just past our last write (the file's size then).
     pub end: u64,
     /// Our recent writes: (offset, bytes), oldest first, at most RETAIN.
@@ -69,6 +80,8 @@ impl Writer {
             id: file_id(&file),
             file,
             buf: Vec::with_capacity(BATCH),
+            buf_lines: 0,
+            loss: None,
             end,
             recent: VecDeque::new(),
             retained: 0,
@@ -99,6 +112,7 @@ impl Writer {
             match rx.recv_timeout(wait) {
                 Ok(LogMsg::Text(line)) => {
                     self.buf.extend_from_slice(line.as_bytes());
+                    self.buf_lines += 1;
                     self.c.written.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(LogMsg::Event(at, event)) => {
@@ -108,6 +122,7 @@ impl Writer {
                     self.line.push(' ');
                     let _ = std::fmt::Write::write_fmt(&mut self.line, format_args!("{event}\n"));
                     self.buf.extend_from_slice(self.line.as_bytes());
+                    self.buf_lines += 1;
                     self.c.written.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -147,10 +162,36 @@ impl Writer {
                 self.truncated();
             }
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
-        if let Err(e) = self.file.write_all(&chunk) {
-            self.fail(e);
-            return;
+        let mut chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+        let mut lines = std::mem::take(&mut self.buf_lines);
+        if let Some(loss) = &self.loss {
+            // Writing resumes: the first line says what is missing.
+            let mut notice = String::with_capacity(160);
+            write_rfc3339(&mut notice, SystemTime::now());
+            notice.push_str(" LOG_LINES_LOST count=");
+            notice.push_str(&loss.lines.to_string());
+            notice.push_str(" since=");
+            write_rfc3339(&mut notice, loss.since);
+            notice.push_str(" error=");
+            notice.push_str(&format!("{:?}", loss.error));
+            notice.push('\n');
+            chunk.splice(0..0, notice.into_bytes());
+            lines += 1;
+        }
+        let had_loss = self.loss.is_some();
+        let base = self.file.metadata().map(|m| m.len()).ok();
+        let done = match write_counted(&mut self.file, &chunk) {
+            Ok(()) => chunk.len(),
+            Err((e, done)) => {
+                self.lose(&chunk, done, lines, had_loss, base, e);
+                return;
+            }
+        };
+        debug_assert_eq!(done, chunk.len());
+        if had_loss {
+            self.loss = None;
+            self.c.notices.fetch_add(1, Ordering::Relaxed);
+            self.c.losing.store(false, Ordering::Relaxed);
         }
         let Ok(pos) = self.file.stream_position() else {
             // Not seekable (a pipe, a character device): nothing to track.
@@ -167,6 +208,56 @@ impl Writer {
             self.remember(start, chunk);
         }
         self.end = self.file.stream_position().unwrap_or(pos);
+    }
+
+    /// A write failed after `done` bytes of `chunk` (`lines` lines; the
+    /// first a resume notice when `notice`): the complete lines written
+    /// stay, a line cut short is cut back out of the file (so the file
+    /// holds whole lines only), every other line is counted lost.
+    fn lose(
+        &mut self,
+        chunk: &[u8],
+        done: usize,
+        lines: u64,
+        notice: bool,
+        base: Option<u64>,
+        e: io::Error,
+    ) {
+        let whole = chunk[..done]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if whole < done {
+            if let Some(base) = base {
+                let _ = self.file.set_len(base + whole as u64);
+            }
+        }
+        let kept = chunk[..whole].iter().filter(|&&b| b == b'\n').count() as u64;
+        // A notice that made it out is the writer's own line, not a lost
+        // one; the loss it reported goes on (the notice comes again).
+        let notice_kept = notice && kept > 0;
+        if notice_kept {
+            self.c.notices.fetch_add(1, Ordering::Relaxed);
+        }
+        let lost = lines - kept - u64::from(notice && !notice_kept);
+        self.c.lines_lost.fetch_add(lost, Ordering::Relaxed);
+        self.c.losing.store(true, Ordering::Relaxed);
+        let loss = self.loss.get_or_insert_with(|| Loss {
+            since: SystemTime::now(),
+            lines: 0,
+            error: String::new(),
+        });
+        loss.lines += lost;
+        loss.error = e.to_string();
+        if let Some(base) = base {
+            // Where our bytes end now (the cut-back line is gone), so the
+            // next flush does not take the cut for a logrotate truncation.
+            if whole > 0 {
+                self.remember(base, chunk[..whole].to_vec());
+            }
+            self.end = base + whole as u64;
+        }
+        self.fail(e);
     }
 
     fn remember(&mut self, at: u64, mut bytes: Vec<u8>) {
@@ -294,6 +385,21 @@ impl Writer {
             Err(e) => self.fail(e),
         }
     }
+}
+
+/// `write_all` that says how far it got: the error and the bytes written
+/// before it.
+fn write_counted(f: &mut File, bytes: &[u8]) -> Result<(), (io::Error, usize)> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match f.write(&bytes[done..]) {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), done)),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, done)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -70,6 +70,11 @@ pub const GAUGES: &[(&str, &str, &str)] = &[
         "Capacity of the recorder's queue.",
     ),
     (
+        "log.losing",
+        "hub_log_losing",
+        "1 while the event log's writes fail (lines are counted in hub_log_lines_lost_total).",
+    ),
+    (
         "recorder.db_open",
         "hub_recorder_db_open",
         "1 while the recorder's database is open.",

@@ -103,6 +103,9 @@ pub struct EventLoop {
     /// Actions past this turn's [`SEND_BUDGET`], carried out first on the
     /// next turn, in order.
     deferred: std::collections::VecDeque<Action>,
+    /// The event log was losing lines at the last tick (its stderr line
+    /// is printed when this changes).
+    log_losing: bool,
     /// Lines to devices written in this turn so far: the budget is the
     /// turn's, shared by every event in it.
     turn_sends: usize,
@@ -159,6 +162,7 @@ impl EventLoop {
             actions: Vec::new(),
             deferred: std::collections::VecDeque::new(),
             turn_sends: 0,
+            log_losing: false,
             again: Vec::new(),
             stats: ShellStats::default(),
             accept_blocked: false,
@@ -340,6 +344,7 @@ impl EventLoop {
 
     fn tick(&mut self, now: Instant) {
         self.op.check_console_output();
+        self.watch_log();
         self.admin_timers(now);
         self.control.on_tick(now);
         let mut sink = self.udp.sink(&mut self.stats);
@@ -350,6 +355,28 @@ impl EventLoop {
             self.accept_devices(now);
             self.accept_admin(now);
             self.http_accept(now);
+        }
+    }
+
+    /// One stderr line when the event log starts losing lines (with the
+    /// error) and one when it writes again (with the count); the file itself
+    /// gets a `LOG_LINES_LOST` line from the writer when it resumes.
+    fn watch_log(&mut self) {
+        let (losing, lost, err) = self.log.loss();
+        if losing == self.log_losing {
+            return;
+        }
+        self.log_losing = losing;
+        let path = self.cfg.log_file.display();
+        if losing {
+            let e = err.unwrap_or_default();
+            self.op.err.print(&format!(
+                "hub: event log {path}: cannot write ({e}); every line not written is counted in log.lines_lost ({lost} so far)\n"
+            ));
+        } else {
+            self.op.err.print(&format!(
+                "hub: event log {path}: writing again; {lost} lines lost in all (log.lines_lost), a LOG_LINES_LOST line marks the gap\n"
+            ));
         }
     }
 

@@ -4,6 +4,7 @@
 //! - `clients`: raw-byte protocol clients ([`Admin`], [`Device`], [`Sensor`]);
 //! - `probes`: a well-behaved device kept busy during an attack ([`Probe`]);
 //! - `http`: `/metrics` and `/healthz` requests;
+//! - `disk`: a small tmpfs to fill ([`SmallDisk`]);
 //! - here: bounded waiting ([`eventually`], [`WAIT`]) and the CI rules for
 //!   missing tools and capabilities.
 //!
@@ -11,6 +12,7 @@
 #![allow(dead_code)]
 
 mod clients;
+mod disk;
 mod http;
 mod probes;
 mod process;
@@ -19,11 +21,13 @@ mod process;
 #[allow(unused_imports)]
 pub use clients::{Admin, Device, Sensor};
 #[allow(unused_imports)]
+pub use disk::SmallDisk;
+#[allow(unused_imports)]
 pub use http::{http_get, http_raw, http_try};
 #[allow(unused_imports)]
 pub use probes::{assert_serves, well_behaved_round, Probe, WellBehaved};
 #[allow(unused_imports)]
-pub use process::{parse_addr, HubAddrs, HubProc};
+pub use process::{parse_addr, HubAddrs, HubProc, Opts};
 
 use std::process::Command;
 use std::time::{Duration, Instant};

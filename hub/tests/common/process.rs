@@ -28,6 +28,19 @@ pub struct HubProc {
     /// have no newline, so these are raw chunks).
     pub stdout: Receiver<String>,
     pub seen: String,
+    /// Stderr, line by line, when [`Opts::capture_stderr`] asked for it
+    /// (inherited otherwise).
+    pub stderr: Option<Receiver<String>>,
+}
+
+/// How [`HubProc::start_opts`] starts the hub.
+#[derive(Debug, Default)]
+pub struct Opts {
+    /// `RLIMIT_NOFILE`, applied via `prlimit`.
+    pub nofile: Option<u64>,
+    /// The event log's path (default: `server_log.txt` in the scratch dir).
+    pub log: Option<PathBuf>,
+    pub capture_stderr: bool,
 }
 
 fn scratch_dir() -> PathBuf {
@@ -60,8 +73,20 @@ impl HubProc {
 
     /// Like `start`, with an `RLIMIT_NOFILE` applied via `prlimit`.
     pub fn start_with(args: &[&str], nofile: Option<u64>) -> HubProc {
+        Self::start_opts(
+            args,
+            Opts {
+                nofile,
+                ..Opts::default()
+            },
+        )
+    }
+
+    /// Like `start`, as `opts` says.
+    pub fn start_opts(args: &[&str], opts: Opts) -> HubProc {
+        let nofile = opts.nofile;
         let dir = scratch_dir();
-        let log = dir.join("server_log.txt");
+        let log = opts.log.unwrap_or_else(|| dir.join("server_log.txt"));
         let bin = env!("CARGO_BIN_EXE_hub");
         let mut cmd = match nofile {
             Some(n) => {
@@ -82,8 +107,26 @@ impl HubProc {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if opts.capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         let mut child = cmd.spawn().expect("spawn hub");
+        let stderr = child.stderr.take().map(|e| {
+            let (tx, rx) = channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(e).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("{line}");
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdin = child.stdin.take();
         let mut out = child.stdout.take().unwrap();
         let (tx, rx) = channel();
@@ -110,6 +153,7 @@ impl HubProc {
             dir,
             stdout: rx,
             seen: String::new(),
+            stderr,
         };
         let classic = args.contains(&"--classic");
         if classic {
