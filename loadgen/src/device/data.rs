@@ -34,6 +34,11 @@ use super::{verify, Ctx};
 use crate::report::evidence;
 use crate::report::histo::Kind;
 use crate::rng::SplitMix64;
+use crate::stages::pace::Pacer;
+
+#[path = "data_stages.rs"]
+mod staged;
+pub use staged::MAX_CYCLE_GAP;
 
 /// Cycles one device may have waiting for STATUS at once (open loop). Past
 /// it the oldest is counted as a STATUS timeout, so memory stays bounded.
@@ -103,6 +108,10 @@ pub struct Data {
     /// The run's stop, learnt when the first cycle begins: a cycle being
     /// sent wakes the device then, to be cut.
     stop_at: Option<Instant>,
+    /// Rate stages: when each datagram is due (see `data_stages.rs`).
+    pacer: Option<Box<Pacer>>,
+    /// Devices stages: no new cycle until resumed.
+    paused: bool,
 }
 
 impl Data {
@@ -115,6 +124,8 @@ impl Data {
             phase: Phase::Idle,
             cycle: 0,
             stop_at: None,
+            pacer: None,
+            paused: false,
             pending: VecDeque::with_capacity(match pacing {
                 Pacing::Closed { .. } => 1,
                 Pacing::Open { .. } => 4,
@@ -127,9 +138,9 @@ impl Data {
     /// depend on the control connection.
     pub fn start(&mut self, first_at: Instant) {
         if self.phase == Phase::Idle {
-            self.phase = Phase::Sending {
-                seq: 1,
-                at: first_at,
+            self.phase = match self.first_due(first_at) {
+                Some(at) => Phase::Sending { seq: 1, at },
+                None => Phase::Done,
             };
         }
     }
@@ -249,6 +260,10 @@ impl Data {
                     self.phase = Phase::Done;
                     return None;
                 }
+                if self.paused {
+                    self.phase = Phase::Idle;
+                    return None;
+                }
                 self.begin_cycle(at, ctx);
             }
             let bit = 1u64 << (seq - 1);
@@ -328,6 +343,9 @@ impl Data {
             },
             (true, Pacing::Closed { .. }) => Phase::Awaiting,
         };
+        if self.pacer.is_some() {
+            self.follow_pacer(seq, at, now, ctx);
+        }
         if last {
             let all = all_bits(self.cycle_len);
             let p = self.pending.back().expect("cycle begun");

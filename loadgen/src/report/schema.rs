@@ -34,6 +34,7 @@ use crate::report::timeline::Sample;
 use crate::shard::set::SetSummary;
 use crate::shard::start::StartInfo;
 use crate::shard::ShardInfo;
+use crate::stages::figures::StagesReport;
 
 /// Version of the report layout (2: datagram fates, checks, generator,
 /// evidence).
@@ -84,6 +85,10 @@ pub struct Report {
     /// A merged report's inputs (absent in a run's own report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<MergedFrom>>,
+    /// A staged run's per-stage figures and knee (absent without
+    /// `--stages`; see `stages::figures`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<StagesReport>,
 }
 
 /// One input of a merged report, as `merged_from` lists it.
@@ -483,16 +488,22 @@ impl Report {
             ok: false,
             shards: None,
             merged_from: None,
+            stages: None,
         };
         r.checks = checks::evaluate(&r, i.cfg);
-        r.breaches = r
+        r.conclude();
+        r
+    }
+
+    /// `breaches` and `ok` from the checks as they stand.
+    pub fn conclude(&mut self) {
+        self.breaches = self
             .checks
             .iter()
             .filter(|c| c.fails_run())
             .map(|c| format!("{}: {}", c.name, c.figure))
             .collect();
-        r.ok = r.breaches.is_empty();
-        r
+        self.ok = self.breaches.is_empty();
     }
 }
 

@@ -97,8 +97,8 @@ fn every_committed_report_reads_typed() {
     let mut merged_sets = 0;
     for p in &files {
         let v: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-        let r: Report = serde_json::from_value(v.clone())
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let r: Report =
+            serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         versions.insert(r.schema_version);
         if r.shards.is_some() && r.merged_from.as_ref().is_some_and(|m| m.len() >= 2) {
             merged_sets += 1;
