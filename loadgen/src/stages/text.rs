@@ -32,7 +32,7 @@ pub fn render(o: &mut String, s: &StagesReport) {
         "unknown",
         "unexpl",
         "STATUS p50/p99",
-        "command p50/99"
+        "command p50/p99"
     );
     for f in &s.list {
         let target = if f.target_start == f.target_end {
