@@ -281,6 +281,23 @@ mod tests {
     }
 
     #[test]
+    fn stages_flags_parse() {
+        let Cmd::Run(a) = parse(&[
+            "loadgen",
+            "--stages",
+            "30s:1000,1m:5000",
+            "--stage-target",
+            "devices",
+        ])
+        .unwrap() else {
+            panic!("expected the run subcommand")
+        };
+        assert_eq!(a.stages.as_deref(), Some("30s:1000,1m:5000"));
+        assert_eq!(a.stage_target, crate::stages::StageTarget::Devices);
+        assert!(parse(&["loadgen", "--stage-target", "sideways"]).is_err());
+    }
+
+    #[test]
     fn bad_flag_is_an_error() {
         assert!(parse(&["loadgen", "--duration", "soon"]).is_err());
         assert!(parse(&["loadgen", "--devices", "-3"]).is_err());
