@@ -333,7 +333,7 @@ fn merge_timeline(a: &mut Value, b: &Value, offset: u64) {
             a.push(json!({"t_s": t}));
         }
         match a.get_mut(at) {
-            Some(mine) => sum_into(mine, sample, &["t_s"]),
+            Some(mine) => sum_into(mine, sample, &["t_s", "stage"]),
             None => {
                 let mut s = sample.clone();
                 s["t_s"] = json!(at as u64 + 1);
@@ -374,6 +374,8 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
     disjoint_ranges(&reports)?;
     let external = matches!(first.config.target, Target::External { .. });
     let mut m = first_doc.clone();
+    // Per-stage figures do not add up across generators yet: none is kept.
+    m.as_object_mut().map(|o| o.remove("stages"));
     let offsets = start_offsets(&reports);
     m["timeline"] = json!([]);
     for ((_, d), &o) in docs.iter().zip(&offsets) {
@@ -640,6 +642,22 @@ mod tests {
         );
         assert_eq!(m["devices"]["longest_outage_ms"], 500);
         assert_eq!(m["devices"]["outage_count"], 3);
+    }
+
+    #[test]
+    fn staged_reports_keep_the_timelines_stage_and_drop_the_stages_section() {
+        let mut a = report(1, 10, 100, 200, 50);
+        let mut b = report(11, 10, 100, 200, 70);
+        a["timeline"] = json!([{"t_s": 1, "datagrams_sent": 20, "stage": 2}]);
+        b["timeline"] = json!([{"t_s": 1, "datagrams_sent": 25, "stage": 2}]);
+        a["stages"] =
+            json!({"target": "rate", "list": [], "knee": null, "held": 0, "verdict": "held"});
+        let m = merge(&docs(vec![a, b])).unwrap();
+        assert_eq!(
+            m["timeline"],
+            json!([{"t_s": 1, "datagrams_sent": 45, "stage": 2}])
+        );
+        assert!(m.get("stages").is_none());
     }
 
     #[test]
