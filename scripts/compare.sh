@@ -97,7 +97,9 @@ done
 while IFS=$'\t' read -r stem label _pace; do
   d="$tmp/timeline.$stem.dat"
   if [[ -f $d ]] && grep -qv '^#' "$d"; then
-    plot timeline.gp "timeline_$stem" "data='$d'; title='$label per second ($commits)'"
+    staged=0
+    head -1 "$d" | grep -q ' stage$' && staged=1
+    plot timeline.gp "timeline_$stem" "data='$d'; title='$label per second ($commits)'; staged=$staged"
   fi
 done <"$tmp/inputs.tsv"
 

@@ -140,9 +140,28 @@ pub struct RunArgs {
     /// device; replaces the closed-loop cycle/STATUS/interval rhythm.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Measured run time, after the warm-up.
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    pub duration: Duration,
+    /// Measured run time, after the warm-up [default: 10s; with --stages,
+    /// their sum (a --duration must then equal it)].
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// Move the load through stages, `DURATION:TARGET,…` (k6's stages),
+    /// e.g. `30s:1000,1m:5000,30s:0`: each ramps the target linearly from
+    /// the previous stage's value (the first from 0) to its own; the
+    /// measured run is their sum, after the warm-up (target 0). Each stage
+    /// is judged on the run's limits (unexplained loss, unknown fates, send
+    /// lag, --max-p99-ms); the first that breaks is the knee (check
+    /// `knee`). Exit 0 when the knee is past stage 1 and the stages before
+    /// it held (their load checks are then waived past the knee), 1 when
+    /// stage 1 broke. Not with --shard.
+    #[arg(long, value_name = "STAGES")]
+    pub stages: Option<String>,
+    /// What the stages' values are: the fleet's offered datagram rate
+    /// (`rate`, open loop, each device's gap following rate ÷ devices) or
+    /// the number of connected devices (`devices`: a device above the
+    /// target closes its connection after its cycle's STATUS, and comes
+    /// back when the target rises).
+    #[arg(long, value_enum, default_value_t = crate::stages::StageTarget::Rate)]
+    pub stage_target: crate::stages::StageTarget,
     /// Run time excluded from results (UDP accounting, STATUS and command
     /// latency); registration latency is always recorded.
     #[arg(long, default_value = "0s", value_parser = duration)]
@@ -299,7 +318,7 @@ mod tests {
         };
         assert_eq!(a.devices, 5000);
         assert_eq!(a.loss, 0.02);
-        assert_eq!(a.duration, Duration::from_secs(10));
+        assert_eq!(a.duration, None);
     }
 
     #[test]
@@ -308,8 +327,25 @@ mod tests {
         else {
             panic!("expected the run subcommand")
         };
-        assert_eq!(a.duration, Duration::from_secs(120));
+        assert_eq!(a.duration, Some(Duration::from_secs(120)));
         assert_eq!(a.warmup, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stages_flags_parse() {
+        let Cmd::Run(a) = parse(&[
+            "loadgen",
+            "--stages",
+            "30s:1000,1m:5000",
+            "--stage-target",
+            "devices",
+        ])
+        .unwrap() else {
+            panic!("expected the run subcommand")
+        };
+        assert_eq!(a.stages.as_deref(), Some("30s:1000,1m:5000"));
+        assert_eq!(a.stage_target, crate::stages::StageTarget::Devices);
+        assert!(parse(&["loadgen", "--stage-target", "sideways"]).is_err());
     }
 
     #[test]

@@ -72,6 +72,11 @@ mod tests {
         assert!(l.contains("--sumary") && l.contains("--summary"), "{l}");
         let l = line(&["loadgen", "--summary", "bogus"]);
         assert!(l.contains("text") && l.contains("none"), "{l}");
+        let l = line(&["loadgen", "--stage-target", "up"]);
+        assert!(
+            l.contains("'up'") && l.contains("rate") && l.contains("devices"),
+            "{l}"
+        );
         let l = line(&["loadgen", "merge"]);
         assert!(l.contains("<REPORTS>"), "{l}");
         assert_eq!(l.lines().count(), 1, "{l}");

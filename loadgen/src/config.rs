@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::cli::RunArgs;
 use crate::device::faults::{Delay, Faults};
 use crate::device::line::MAX_HELD;
+use crate::stages::{StageTarget, Stages};
 use hub::limits::{MAX_CYCLE_LEN, MAX_IDENT, MAX_INTERVAL_SECS};
 
 /// Most devices one run may ask for: each costs three descriptors and two
@@ -36,6 +37,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(86_400);
 pub const MIN_GAP: Duration = Duration::from_micros(1);
 /// Longest ramp-up (`devices / --connect-rate`) and per-device datagram gap.
 pub const MAX_RAMP: Duration = Duration::from_secs(86_400);
+/// `--duration` when neither it nor `--stages` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// A flag value that cannot be run, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +152,10 @@ pub struct RunConfig {
     pub max_send_lag: Duration,
     #[serde(default, serialize_with = "ser_ms", deserialize_with = "de_ms")]
     pub registration_grace: Duration,
+    /// `--stages` with its `--stage-target` (absent: no stages). With a
+    /// rate target, `pace` is open loop at the highest stage's rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Stages>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -240,8 +247,30 @@ impl RunConfig {
                 MAX_RAMP.as_secs()
             )));
         }
+        let stages = match &a.stages {
+            None => None,
+            Some(t) => Some(Stages::parse(t, a.stage_target).map_err(|e| bad(e.to_string()))?),
+        };
+        let duration = match (&stages, a.duration) {
+            (Some(s), Some(d)) if d.as_millis() != s.total().as_millis() => {
+                return Err(bad(format!(
+                    "--duration {:.3}s disagrees with --stages, whose sum is {:.3}s (leave --duration out)",
+                    d.as_secs_f64(),
+                    s.total().as_secs_f64()
+                )))
+            }
+            (Some(s), _) => s.total(),
+            (None, d) => d.unwrap_or(DEFAULT_DURATION),
+        };
+        if let Some(s) = &stages {
+            s.check_fleet(a.devices, a.rate.is_some(), MIN_GAP)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        let rate_stages = stages
+            .as_ref()
+            .is_some_and(|s| s.target == StageTarget::Rate);
         for (flag, d, max) in [
-            ("--duration", a.duration, MAX_RUN),
+            ("--duration", duration, MAX_RUN),
             ("--warmup", a.warmup, MAX_RUN),
             ("--status-timeout", a.status_timeout, MAX_WAIT),
             ("--interval", a.interval, MAX_WAIT),
@@ -261,10 +290,11 @@ impl RunConfig {
             .find(|n| !crate::report::checks::known(n))
         {
             return Err(bad(format!(
-                "--allow-failed-check {n}: no such check (one of: {}, {}, {})",
+                "--allow-failed-check {n}: no such check (one of: {}, {}, {}, {})",
                 crate::report::checks::NAMES.join(", "),
                 crate::report::checks::MIN_REGISTERED,
-                crate::report::fault_checks::NAMES.join(", ")
+                crate::report::fault_checks::NAMES.join(", "),
+                crate::stages::knee::KNEE
             )));
         }
         if a.progress_every.is_zero() {
@@ -276,16 +306,19 @@ impl RunConfig {
         if a.max_p99_ms.is_some_and(|m| !(m >= 0.0 && m.is_finite())) {
             return Err(bad("--max-p99-ms must be a non-negative number"));
         }
-        if a.interval.is_zero() && a.rate.is_none() {
+        if a.interval.is_zero() && a.rate.is_none() && !rate_stages {
             return Err(bad("--interval must be positive"));
         }
         if a.status_timeout.is_zero() {
             return Err(bad("--status-timeout must be positive"));
         }
-        if a.duration.is_zero() {
+        if duration.is_zero() {
             return Err(bad("--duration must be positive"));
         }
         let pace = match a.rate {
+            None if rate_stages => Pace::OpenLoop {
+                rate: stages.as_ref().map_or(0.0, Stages::peak),
+            },
             Some(r) if r > 0.0 && r.is_finite() => {
                 let gap = f64::from(a.devices) / r;
                 if gap < MIN_GAP.as_secs_f64() {
@@ -364,7 +397,7 @@ impl RunConfig {
             status_timeout: a.status_timeout,
             interval: a.interval,
             pace,
-            duration: a.duration,
+            duration,
             warmup: a.warmup,
             drain: a.drain.unwrap_or(a.status_timeout + DRAIN_SLACK),
             connect_rate: a.connect_rate,
@@ -392,6 +425,7 @@ impl RunConfig {
             progress_every: a.progress_every,
             max_send_lag: Duration::from_secs_f64(a.max_send_lag_ms / 1e3),
             registration_grace: a.registration_grace,
+            stages,
         })
     }
 
@@ -550,6 +584,35 @@ mod tests {
         v.as_object_mut().unwrap().remove("faults");
         let back: RunConfig = serde_json::from_value(v).unwrap();
         assert!(!back.faults.any());
+    }
+
+    #[test]
+    fn stages_set_the_duration_and_the_pace() {
+        let c = cfg(&["--devices", "50", "--stages", "2s:500,2s:1000,1s:0"]).unwrap();
+        assert_eq!(c.duration, Duration::from_secs(5));
+        assert_eq!(c.pace, Pace::OpenLoop { rate: 1000.0 });
+        assert_eq!(c.stages.as_ref().map(|s| s.len()), Some(3));
+        assert_eq!(cfg(&[]).unwrap().duration, DEFAULT_DURATION);
+        assert!(cfg(&["--stages", "2s:5", "--duration", "2s"]).is_ok());
+        let e = cfg(&["--stages", "2s:5", "--duration", "3s"])
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("disagrees with --stages, whose sum is 2.000s"),
+            "{e}"
+        );
+        let e = cfg(&["--stages", "2s:5", "--rate", "10"]).unwrap_err().0;
+        assert!(e.contains("drop --rate"), "{e}");
+        let d = ["--devices", "10", "--stage-target", "devices", "--stages"];
+        let e = cfg(&[&d[..], &["1s:5,1s:20"][..]].concat()).unwrap_err().0;
+        assert_eq!(
+            e,
+            "--stages: stage 2 asks for 20 devices, more than --devices 10"
+        );
+        let c = cfg(&[&d[..], &["1s:5,1s:10"][..]].concat()).unwrap();
+        assert!(matches!(c.pace, Pace::ClosedLoop { .. }));
+        let e = cfg(&["--stages", "1s:x"]).unwrap_err().0;
+        assert!(e.starts_with("--stages: stage 1 `1s:x`"), "{e}");
     }
 
     #[test]

@@ -141,3 +141,66 @@ proptest! {
         }
     }
 }
+
+/// `--stages` texts: well-formed items of any magnitude, and broken ones.
+fn stage_text() -> impl Strategy<Value = String> {
+    let item = prop_oneof![
+        (duration_text(), wild()).prop_map(|(d, v)| format!("{d}:{v}")),
+        (1u64..5000, 0u32..100).prop_map(|(ms, v)| format!("{ms}ms:{v}")),
+        Just(String::new()),
+        Just("1s".to_string()),
+        Just("x:1".to_string()),
+        Just("-1s:5".to_string()),
+        Just("1s:5:6".to_string()),
+    ];
+    proptest::collection::vec(item, 0..6).prop_map(|v| v.join(","))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn no_stages_text_panics_and_accepted_ones_can_be_paced(
+        text in stage_text(),
+        devices in prop_oneof![Just(1u32), Just(50), Just(MAX_DEVICES)],
+        target in prop_oneof![Just("rate"), Just("devices")],
+        duration in proptest::option::of(duration_text()),
+    ) {
+        let mut v: Vec<String> = ["--devices", &devices.to_string(), "--stages", &text, "--stage-target", target]
+            .iter().map(|s| s.to_string()).collect();
+        if let Some(d) = &duration {
+            v.push("--duration".into());
+            v.push(d.clone());
+        }
+        let Some(a) = args(&v) else { return Ok(()) };
+        let Ok(c) = RunConfig::from_args(&a, 2, 1) else { return Ok(()) };
+        let s = c.stages.clone().expect("--stages given");
+        prop_assert_eq!(c.duration, s.total());
+        prop_assert!(s.total() <= MAX_RUN && !s.is_empty() && s.peak() > 0.0);
+        let now = Instant::now();
+        let clock = crate::stages::clock::StageClock::new(&s, now + c.warmup);
+        prop_assert_eq!(clock.phase_at(now + c.warmup), Some(0));
+        prop_assert_eq!(clock.phase_at(now + c.warmup + s.total()), Some(s.len() - 1));
+        match s.target {
+            crate::stages::StageTarget::Rate => {
+                let total = s.area_before(s.total().as_secs_f64());
+                prop_assert!(total.is_finite() && total > 0.0);
+                let t = s.time_of_area(total * 0.999);
+                prop_assert!(t.is_some_and(|t| t.is_finite() && t <= s.total().as_secs_f64() + 1e-6));
+                let mut p = crate::stages::pace::Pacer::new(std::sync::Arc::new(s.clone()), now, c.devices, c.devices - 1);
+                let first = p.first_at_or_after(now);
+                if let (Some(a), Some(b)) = (first, p.next_due()) {
+                    prop_assert!(b >= a);
+                }
+            }
+            crate::stages::StageTarget::Devices => {
+                prop_assert!(s.peak() <= f64::from(c.devices));
+                for i in [0, c.devices - 1] {
+                    let spans = crate::stages::pace::intervals(&s, i);
+                    prop_assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0));
+                    prop_assert!(spans.iter().all(|(on, off)| on < off));
+                }
+            }
+        }
+    }
+}

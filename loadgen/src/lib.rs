@@ -25,7 +25,8 @@
 //! virtual device's sans-IO protocol core), [`classic`] (the original
 //! single-device clients), [`shard`] (one fleet split over many processes
 //! and machines, `--shard`, `--start-at`, and the check of a merged set of
-//! shard reports) and [`rng`].
+//! shard reports), [`stages`] (`--stages`: the load moved through ramps in
+//! one run, judged per stage, and the knee where the hub broke) and [`rng`].
 pub mod classic;
 pub mod cli;
 pub mod cli_error;
@@ -36,4 +37,5 @@ pub mod preflight;
 pub mod report;
 pub mod rng;
 pub mod shard;
+pub mod stages;
 pub mod tools;

@@ -45,6 +45,11 @@ use super::{verify, Ctx};
 use crate::report::evidence;
 use crate::report::histo::Kind;
 use crate::rng::SplitMix64;
+use crate::stages::pace::Pacer;
+
+#[path = "data_stages.rs"]
+mod staged;
+pub use staged::MAX_CYCLE_GAP;
 
 /// Cycles one device may have waiting for STATUS at once (open loop). Past
 /// it the oldest is counted as a STATUS timeout, so memory stays bounded.
@@ -152,6 +157,10 @@ pub struct Data {
     dice: Option<Dice>,
     /// Datagrams generated and not yet due (`--delay`, `--reorder`).
     line: Line,
+    /// Rate stages: when each datagram is due (see `data_stages.rs`).
+    pacer: Option<Box<Pacer>>,
+    /// Devices stages: no new cycle until resumed.
+    paused: bool,
 }
 
 impl Data {
@@ -166,6 +175,8 @@ impl Data {
             stop_at: None,
             dice: None,
             line: Line::default(),
+            pacer: None,
+            paused: false,
             pending: VecDeque::with_capacity(match pacing {
                 Pacing::Closed { .. } => 1,
                 Pacing::Open { .. } => 4,
@@ -191,9 +202,9 @@ impl Data {
     /// depend on the control connection.
     pub fn start(&mut self, first_at: Instant) {
         if self.phase == Phase::Idle {
-            self.phase = Phase::Sending {
-                seq: 1,
-                at: first_at,
+            self.phase = match self.first_due(first_at) {
+                Some(at) => Phase::Sending { seq: 1, at },
+                None => Phase::Done,
             };
         }
     }
@@ -353,6 +364,10 @@ impl Data {
                 self.phase = Phase::Done;
                 return false;
             }
+            if self.paused {
+                self.phase = Phase::Idle;
+                return false;
+            }
             self.begin_cycle(at, ctx);
         }
         let bit = 1u64 << (seq - 1);
@@ -460,6 +475,9 @@ impl Data {
             },
             (true, Pacing::Closed { .. }) => Phase::Awaiting,
         };
+        if self.pacer.is_some() {
+            self.follow_pacer(seq, at, now, ctx);
+        }
         if last {
             let all = all_bits(self.cycle_len);
             let p = self.pending.back().expect("cycle begun");

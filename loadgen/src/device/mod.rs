@@ -8,6 +8,7 @@
 pub mod data;
 pub mod faults;
 pub mod line;
+mod stage;
 pub mod verify;
 
 use std::io;
@@ -77,6 +78,8 @@ enum Link {
     Refused,
     /// Run over; no more connects.
     Stopped,
+    /// Out of the fleet by the devices stage target (see `stage.rs`).
+    Parked,
 }
 
 /// What a command line asks of the worker.
@@ -109,6 +112,10 @@ pub struct Device {
     /// The data side; the worker reaches it only through `Device`'s methods.
     data: Data,
     alarm: bool,
+    /// Devices stages: when this device is in the fleet (`stage.rs`).
+    stage: Option<Box<stage::Membership>>,
+    /// It left by the stage target; its next registration is a rejoin.
+    rejoining: bool,
 }
 
 impl Device {
@@ -131,6 +138,8 @@ impl Device {
             rng,
             data,
             alarm: false,
+            stage: None,
+            rejoining: false,
         }
     }
 
@@ -141,10 +150,10 @@ impl Device {
             Link::Waiting { at } => Some(at),
             _ => None,
         };
-        match (link, self.data.next_wake()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [link, self.data.next_wake(), self.stage_wake()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn is_up(&self) -> bool {
@@ -202,7 +211,10 @@ impl Device {
         c.up += 1;
         c.up_peak = c.up_peak.max(c.up);
         self.first_registration = !self.ever_registered;
-        if self.ever_registered {
+        if std::mem::take(&mut self.rejoining) {
+            c.stage_rejoins += 1;
+            c.stage_out -= 1;
+        } else if self.ever_registered {
             c.reconnects += 1;
         } else {
             c.ever_registered += 1;
@@ -308,7 +320,7 @@ impl Device {
             }
             Link::Refused => {}
             Link::Connecting { .. } => ctx.counters.connect_failures += 1,
-            Link::Waiting { .. } | Link::Stopped => return,
+            Link::Waiting { .. } | Link::Stopped | Link::Parked => return,
         }
         self.error_seen = false;
         self.schedule_reconnect(now);

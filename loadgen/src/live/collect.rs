@@ -18,6 +18,7 @@ use crate::report::evidence::Samples;
 use crate::report::histo::{new_histogram, Kind, Latencies};
 use crate::report::outage::{self, OutageSummary};
 use crate::report::timeline::p99;
+use crate::stages::clock::Tally;
 
 /// What the main thread knows of one worker.
 #[derive(Default)]
@@ -44,6 +45,8 @@ pub struct Collector {
     second_status: Histogram<u64>,
     /// Closed outage spans of every shard.
     outage_spans: Vec<(Instant, Instant)>,
+    /// `--stages`: counters at each boundary, histograms per stage.
+    stages: Option<Tally>,
 }
 
 impl Collector {
@@ -54,7 +57,19 @@ impl Collector {
             lat: Latencies::new(),
             second_status: new_histogram(),
             outage_spans: Vec::new(),
+            stages: None,
         }
+    }
+
+    /// Also keeps the figures of `n` stages.
+    pub fn with_stages(mut self, n: usize) -> Self {
+        self.stages = Some(Tally::new(self.workers.len(), n));
+        self
+    }
+
+    /// The stages' tally (`None` without stages).
+    pub fn take_stages(&mut self) -> Option<Tally> {
+        self.stages.take()
     }
 
     /// Keeps worker `id`'s thread, to be joined at the end.
@@ -76,10 +91,14 @@ impl Collector {
             outages,
             outage_open_since,
             samples,
+            stage,
         } = r;
         let w = &mut self.workers[worker];
         if w.done {
             return;
+        }
+        if let Some(t) = &mut self.stages {
+            t.absorb(worker, stage, &counters, &lat);
         }
         w.counters = counters;
         w.all_registered_at = all_registered_at;
@@ -193,6 +212,7 @@ mod tests {
             outages: Vec::new(),
             outage_open_since: None,
             samples: Samples::default(),
+            stage: None,
         }
     }
 
@@ -243,6 +263,23 @@ mod tests {
         assert_eq!(c.second_status_p99(), 0);
         // The run's histograms keep everything.
         assert_eq!(c.into_latencies().get(Kind::Status).len(), 2);
+    }
+
+    #[test]
+    fn a_staged_collector_tallies_reports_by_their_stage() {
+        let mut c = Collector::new(2).with_stages(2);
+        let mut a = report(0, 4);
+        a.stage = Some(1);
+        a.lat.record_us(Kind::Status, 500);
+        c.absorb(WorkerMsg::Tick(a));
+        let mut b = report(1, 3);
+        b.stage = Some(0);
+        c.absorb(WorkerMsg::Tick(b));
+        let t = c.take_stages().expect("stages kept");
+        let regs: Vec<u64> = t.ends().iter().map(|e| e.registrations).collect();
+        assert_eq!(regs, [0, 3, 7]);
+        assert_eq!(t.latencies(1).get(Kind::Status).len(), 1);
+        assert!(Collector::new(1).take_stages().is_none());
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! `i % threads` (so every shard ramps up at the same pace), connects at
 //! `start + i / --connect-rate`, binds `--source-ips[i % len]` if any, and
 //! paces its datagrams as `--rate` (open loop) or `--interval` (closed loop)
-//! say. Pure: the config, the hub's addresses, the run's instants and the
-//! shared flags in, one [`WorkerPlan`] per worker out.
+//! say. With `--stages` a rate target gives each device its share of the
+//! fleet's schedule ([`Pacer`]), a devices target its spans in the fleet,
+//! and every worker the stages' boundaries. Pure: the config, the hub's
+//! addresses, the run's instants and the shared flags in, one
+//! [`WorkerPlan`] per worker out.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -18,6 +21,9 @@ use crate::device::{data_for, Device};
 use crate::live::embedded::HubAddrs;
 use crate::live::worker::{DeviceSpec, WorkerPlan};
 use crate::rng::SplitMix64;
+use crate::stages::clock::StageClock;
+use crate::stages::pace::{membership, Pacer};
+use crate::stages::{StageTarget, Stages};
 
 /// The run's instants, from the fleet's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +76,15 @@ impl FleetPlan {
     /// Plans `cfg.devices` devices over `cfg.threads` workers.
     pub fn new(cfg: &RunConfig, addrs: &HubAddrs, window: &Window, signals: &Signals) -> Self {
         let pacing = pacing(cfg);
+        let stages = cfg.stages.clone().map(Arc::new);
         let mut shards: Vec<Vec<DeviceSpec>> = (0..cfg.threads).map(|_| Vec::new()).collect();
         for i in 0..cfg.devices {
-            shards[worker_of(i, cfg.threads)].push(device_spec(cfg, pacing, window.start, i));
+            let spec = device_spec(cfg, pacing, window, stages.as_ref(), i);
+            shards[worker_of(i, cfg.threads)].push(spec);
         }
+        let clock = stages
+            .as_ref()
+            .map(|s| StageClock::new(s, window.measure_from));
         let workers = shards
             .into_iter()
             .enumerate()
@@ -91,6 +102,7 @@ impl FleetPlan {
                 abort: signals.abort.clone(),
                 max_lag: cfg.max_send_lag,
                 release: signals.release.clone(),
+                stages: clock.clone(),
             })
             .collect();
         FleetPlan { workers }
@@ -125,18 +137,29 @@ pub fn pacing(cfg: &RunConfig) -> Pacing {
     }
 }
 
-fn device_spec(cfg: &RunConfig, pacing: Pacing, start: Instant, i: u32) -> DeviceSpec {
+fn device_spec(
+    cfg: &RunConfig,
+    pacing: Pacing,
+    window: &Window,
+    stages: Option<&Arc<Stages>>,
+    i: u32,
+) -> DeviceSpec {
+    let origin = window.measure_from;
+    let mut data = data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss)
+        .with_faults(Dice::new(cfg.faults, cfg.seed, u64::from(i)));
+    if let Some(s) = stages.filter(|s| s.target == StageTarget::Rate) {
+        data = data.with_pacer(Pacer::new(s.clone(), origin, cfg.devices, i));
+    }
     let mut device = Device::new(
         cfg.device_name(i).into(),
         cfg.device_type(i).into(),
-        connect_at(start, i, cfg.connect_rate),
+        connect_at(window.start, i, cfg.connect_rate),
         SplitMix64::new(cfg.seed, u64::from(i)),
-        data_for(pacing, cfg.cycle_len, cfg.status_timeout, cfg.loss).with_faults(Dice::new(
-            cfg.faults,
-            cfg.seed,
-            u64::from(i),
-        )),
+        data,
     );
+    if let Some(s) = stages.filter(|s| s.target == StageTarget::Devices) {
+        device = device.with_membership(membership(s, i, origin));
+    }
     device.grace = cfg.registration_grace;
     DeviceSpec {
         device,
@@ -261,6 +284,43 @@ mod tests {
             assert!(Arc::ptr_eq(&wp.release, &s.release));
             assert!(Arc::ptr_eq(&wp.wave_sent_ns, &s.wave_sent_ns));
         }
+    }
+
+    #[test]
+    fn stages_give_workers_the_boundaries_and_devices_their_spans() {
+        let c = cfg(&[
+            "--devices",
+            "4",
+            "--threads",
+            "2",
+            "--stages",
+            "1s:100,1s:0",
+        ]);
+        let (p, w, _) = plan(&c);
+        let clock = StageClock::new(c.stages.as_ref().unwrap(), w.measure_from);
+        assert!(p
+            .workers
+            .iter()
+            .all(|wp| wp.stages.as_ref() == Some(&clock)));
+        let d = &[
+            "--devices",
+            "4",
+            "--threads",
+            "1",
+            "--stage-target",
+            "devices",
+            "--stages",
+            "2s:2,1s:2",
+        ];
+        let c = cfg(d);
+        let (p, w, _) = plan(&c);
+        let devs = &p.workers[0].devices;
+        // Device 1 joins when the target passes 1 (at 1 s); 2 and 3 never.
+        let joins = devs[1].device.next_wake().unwrap() - w.measure_from;
+        assert!((joins.as_secs_f64() - 1.0).abs() < 1e-6, "{joins:?}");
+        assert_eq!(devs[2].device.next_wake(), None);
+        assert!(devs[3].device.stage_out());
+        assert!(!devs[0].device.stage_out());
     }
 
     #[test]

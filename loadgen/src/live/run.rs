@@ -25,6 +25,7 @@ use crate::report::{Cpu, Inputs, Report, RunInfo};
 use crate::rng::SplitMix64;
 use crate::shard::start::{self, StartInfo};
 use crate::shard::Placement;
+use crate::stages;
 
 /// Delay between planning and the first connect, so every thread is up.
 pub const START_DELAY: Duration = Duration::from_millis(50);
@@ -89,6 +90,9 @@ pub fn run(
 
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut workers = Collector::new(cfg.threads);
+    if let Some(s) = &cfg.stages {
+        workers = workers.with_stages(s.len());
+    }
     for plan in FleetPlan::new(cfg, &addrs, &window, &signals).workers {
         let id = plan.id;
         let tx = tx.clone();
@@ -130,6 +134,7 @@ pub fn run(
         None => hub_typed.as_ref().and_then(|s| s.recorder.clone()),
     };
     let time_to_register_all_ms = workers.time_to_register_all_ms(window.start);
+    let tally = workers.take_stages();
     // Outages count from the fleet's first full registration to the stop.
     let outages = workers.outages(window.stop_at);
     let mut lat = workers.into_latencies();
@@ -158,7 +163,11 @@ pub fn run(
             waited_ms: waited.map_or(0, |w| w.as_millis() as u64),
         }),
     };
-    Ok(Report::build(Inputs {
+    let mut samples = timeline.into_samples();
+    if let Some(s) = &cfg.stages {
+        stages::clock::label(&mut samples, s, cfg.warmup);
+    }
+    let mut report = Report::build(Inputs {
         cfg,
         run,
         counters,
@@ -170,7 +179,7 @@ pub fn run(
         snmp_delta,
         cpu,
         time_to_register_all_ms,
-        timeline: timeline.into_samples(),
+        timeline: samples,
         outages,
         shard: placement.shard.clone(),
         samples: evidence,
@@ -178,7 +187,12 @@ pub fn run(
         workers_reported,
         hub_registered,
         hub_shared: placement.wave_target != "*",
-    }))
+    });
+    if let (Some(s), Some(t)) = (&cfg.stages, tally) {
+        let figures = stages::figures::build(s, &t, cfg.warmup.as_millis() as u64);
+        stages::knee::apply(&mut report, stages::knee::judge(s, figures, cfg), cfg);
+    }
+    Ok(report)
 }
 
 /// Sleeps until the agreed `--start-at` (saying so unless `--quiet`);

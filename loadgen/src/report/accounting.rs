@@ -19,6 +19,12 @@ macro_rules! counters {
         impl Counters {
             /// Adds `o` field by field.
             pub fn add(&mut self, o: &Counters) { $(self.$f += o.$f;)* }
+
+            /// `self − earlier` field by field (0 where a gauge fell): the
+            /// counts between two cumulative snapshots.
+            pub fn minus(&self, earlier: &Counters) -> Counters {
+                Counters { $($f: self.$f.saturating_sub(earlier.$f),)* }
+            }
         }
     };
 }
@@ -171,6 +177,18 @@ counters! {
     /// Datagrams generated but still held by `--delay` when the run ended
     /// (a drain shorter than the delay, or an abort): never sent.
     unsent_at_end,
+    // ---- stages (`--stages`) ----
+    /// Of `cut_at_stop`: datagrams of cycles a rate stage cut short because
+    /// the next datagram was due too long after the last (the target fell
+    /// low), so the hub's cycle timeout never splits a cycle.
+    cut_by_stages,
+    /// Devices that closed their connection because the devices target fell
+    /// below them (after their cycle's STATUS; never a hub failure).
+    stage_leaves,
+    /// Registrations of devices coming back when the target rose again.
+    stage_rejoins,
+    /// Gauge: devices out of the fleet by the stage target right now.
+    stage_out,
 }
 
 impl Counters {

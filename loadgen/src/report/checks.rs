@@ -65,7 +65,10 @@ pub const MIN_REGISTERED: &str = "min_registered";
 
 /// True for a name `--allow-failed-check` accepts.
 pub fn known(name: &str) -> bool {
-    NAMES.contains(&name) || name == MIN_REGISTERED || super::fault_checks::NAMES.contains(&name)
+    NAMES.contains(&name)
+        || name == MIN_REGISTERED
+        || name == crate::stages::knee::KNEE
+        || super::fault_checks::NAMES.contains(&name)
 }
 
 /// One named check.
@@ -125,6 +128,13 @@ pub fn evaluate(r: &Report, cfg: &RunConfig) -> Vec<Check> {
     let g = &r.generator;
     let mut v = Vec::new();
     let req = u64::from(d.requested);
+    // A devices stage target asks for fewer: those it ever reached, and
+    // the number it ends on.
+    let (req, req_end) = cfg
+        .stages
+        .as_ref()
+        .and_then(|s| s.expected_devices(d.requested))
+        .unwrap_or((req, req));
     v.push(check(
         DEVICES_REGISTERED,
         d.registered == req && d.refused == 0,
@@ -142,9 +152,9 @@ pub fn evaluate(r: &Report, cfg: &RunConfig) -> Vec<Check> {
     ));
     v.push(check(
         DEVICES_UP_AT_END,
-        d.up_at_end == req,
+        d.up_at_end == req_end,
         format!(
-            "up at end {}/{req}, disconnects {}",
+            "up at end {}/{req_end}, disconnects {}",
             d.up_at_end, d.disconnects
         ),
         cfg,

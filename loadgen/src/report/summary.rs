@@ -153,6 +153,9 @@ pub fn render(r: &Report) -> String {
             l.count
         );
     }
+    if let Some(s) = &r.stages {
+        crate::stages::text::render(&mut o, s);
+    }
     let failed: Vec<&str> = r
         .checks
         .iter()

@@ -46,6 +46,10 @@ pub struct Sample {
     /// STATUS latency p99 (µs, corrected) of the STATUSes read in this
     /// second; 0 when none.
     pub status_p99_us: u64,
+    /// With `--stages`: the stage (1-based) in progress in the middle of
+    /// this second; absent in the warm-up, the drain and runs without stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<u32>,
 }
 
 /// Samples in order, and the counters of the previous one.
@@ -74,6 +78,7 @@ impl Timeline {
             fates_missing: c.fate_missing.saturating_sub(p.fate_missing),
             fates_unknown: c.fate_unknown.saturating_sub(p.fate_unknown),
             status_p99_us,
+            stage: None,
         });
         self.last = *c;
     }

@@ -148,6 +148,11 @@ pub fn plan(
     let s = &a.fleet;
     // The whole fleet first: its names' width, its seed, its validity.
     let fleet = RunConfig::from_args(a, cores, clock_seed)?;
+    if fleet.stages.is_some() && s.shard.is_some() {
+        return Err(bad(
+            "--stages with --shard: not supported yet (run the stages in one process)",
+        ));
+    }
     let start_at = start::resolve(s.start_at.as_deref(), s.start_in, now).map_err(bad)?;
     if let Some(id) = &s.run_id {
         check_run_id(id)?;

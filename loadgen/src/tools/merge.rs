@@ -339,7 +339,7 @@ fn merge_timeline(a: &mut Value, b: &Value, offset: u64) {
             a.push(json!({"t_s": t}));
         }
         match a.get_mut(at) {
-            Some(mine) => sum_into(mine, sample, &["t_s"]),
+            Some(mine) => sum_into(mine, sample, &["t_s", "stage"]),
             None => {
                 let mut s = sample.clone();
                 s["t_s"] = json!(at as u64 + 1);
@@ -380,6 +380,8 @@ pub fn merge_set(docs: &[(String, Value)], partial: bool) -> Result<Value, Merge
     disjoint_ranges(&reports)?;
     let external = matches!(first.config.target, Target::External { .. });
     let mut m = first_doc.clone();
+    // Per-stage figures do not add up across generators yet: none is kept.
+    m.as_object_mut().map(|o| o.remove("stages"));
     let offsets = start_offsets(&reports);
     m["timeline"] = json!([]);
     for ((_, d), &o) in docs.iter().zip(&offsets) {

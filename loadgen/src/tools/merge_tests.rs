@@ -101,6 +101,21 @@ fn timelines_add_up_second_by_second_and_the_longest_outage_is_a_maximum() {
 }
 
 #[test]
+fn staged_reports_keep_the_timelines_stage_and_drop_the_stages_section() {
+    let mut a = report(1, 10, 100, 200, 50);
+    let mut b = report(11, 10, 100, 200, 70);
+    a["timeline"] = json!([{"t_s": 1, "datagrams_sent": 20, "stage": 2}]);
+    b["timeline"] = json!([{"t_s": 1, "datagrams_sent": 25, "stage": 2}]);
+    a["stages"] = json!({"target": "rate", "list": [], "knee": null, "held": 0, "verdict": "held"});
+    let m = merge(&docs(vec![a, b])).unwrap();
+    assert_eq!(
+        m["timeline"],
+        json!([{"t_s": 1, "datagrams_sent": 45, "stage": 2}])
+    );
+    assert!(m.get("stages").is_none());
+}
+
+#[test]
 fn refuses_a_different_load_naming_the_key() {
     let mut b = report(11, 10, 1, 2, 1);
     b["config"]["loss"] = json!(0.1);

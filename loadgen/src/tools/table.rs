@@ -12,7 +12,8 @@
 //! - `knee.dat`: `last_clean_rate first_troubled_rate` (empty: no knee);
 //! - `timeline.<stem>.dat`: per report with a `timeline`, one line per
 //!   second: `t_s datagrams_sent statuses status_timeouts devices_up
-//!   fates_missing fates_unknown status_p99_ms`.
+//!   fates_missing fates_unknown status_p99_ms`, and `stage` (0 outside
+//!   the stages) for a staged run.
 //!
 //! The rows are data first ([`report_rows`], [`limits_rows`]), text
 //! second ([`render`]), so `loadgen report` shows the same table as HTML.
@@ -286,11 +287,14 @@ pub fn write_data(reports: &[(String, Report)], dir: &Path) -> Result<(), FileEr
             if open.is_some() { "open" } else { "closed" }
         );
         if let Some(tl) = &r.timeline {
+            // A staged run's samples carry their stage: a ninth column.
+            let staged = tl.iter().any(|s| s.stage.is_some());
             let mut t = String::from(
-                "# t_s datagrams_sent statuses status_timeouts devices_up fates_missing fates_unknown status_p99_ms\n",
+                "# t_s datagrams_sent statuses status_timeouts devices_up fates_missing fates_unknown status_p99_ms",
             );
+            t.push_str(if staged { " stage\n" } else { "\n" });
             for s in tl {
-                let _ = writeln!(
+                let _ = write!(
                     t,
                     "{} {} {} {} {} {} {} {:.3}",
                     s.t_s,
@@ -302,6 +306,12 @@ pub fn write_data(reports: &[(String, Report)], dir: &Path) -> Result<(), FileEr
                     s.fates_unknown,
                     s.status_p99_us as f64 / 1e3
                 );
+                match (staged, s.stage) {
+                    (false, _) => t.push('\n'),
+                    (true, n) => {
+                        let _ = writeln!(t, " {}", n.unwrap_or(0));
+                    }
+                }
             }
             let p = dir.join(format!("timeline.{stem}.dat"));
             std::fs::write(&p, t).map_err(|e| FileError::Io(p.clone(), e))?;
@@ -437,6 +447,21 @@ mod tests {
     /// limits files render exactly as `loadgen table` rendered them when it
     /// still read JSON paths (`tests/fixtures/table/`, written by that
     /// build), data files included.
+    #[test]
+    fn a_staged_timeline_gets_a_stage_column() {
+        let mut r = fixture::report(&["--devices", "3"]);
+        let tl = r.timeline.as_mut().unwrap();
+        tl[1].stage = Some(2);
+        let dir = std::env::temp_dir().join(format!("table-staged-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_data(&[("s.json".to_string(), r)], &dir).unwrap();
+        let t = std::fs::read_to_string(dir.join("timeline.s.dat")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with(" status_p99_ms stage"), "{t}");
+        assert!(lines[1].ends_with(" 0") && lines[2].ends_with(" 2"), "{t}");
+    }
+
     #[test]
     fn committed_reports_render_as_before() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();

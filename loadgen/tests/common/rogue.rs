@@ -52,6 +52,10 @@ pub enum Flaw {
     /// reordered SEQ is reported missing: a hidden bug `--reorder` must
     /// reveal.
     ReorderedAsMissing,
+    /// A correct hub that takes at most this many datagrams in each second
+    /// (counted from the first) and drops the rest unseen, as a hub whose
+    /// receive buffer overflows past some rate.
+    DropAbove(u64),
 }
 
 /// A broken hub on loopback.
@@ -381,8 +385,42 @@ impl Cycles {
     }
 }
 
+/// The datagrams a [`Flaw::DropAbove`] hub lets in (sans-IO): at most
+/// `per_s` in each whole second since the first datagram.
+pub struct RateCap {
+    per_s: u64,
+    window: Option<Instant>,
+    count: u64,
+}
+
+impl RateCap {
+    pub fn new(per_s: u64) -> Self {
+        RateCap {
+            per_s,
+            window: None,
+            count: 0,
+        }
+    }
+
+    /// Whether the datagram arriving at `now` is taken.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        let start = *self.window.get_or_insert(now);
+        let whole = now.duration_since(start).as_secs();
+        if whole > 0 {
+            self.window = Some(start + Duration::from_secs(whole));
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= self.per_s
+    }
+}
+
 fn udp_loop(u: UdpSocket, flaw: Flaw, stop: &AtomicBool) {
     u.set_read_timeout(Some(TICK)).unwrap();
+    let mut cap = match flaw {
+        Flaw::DropAbove(n) => Some(RateCap::new(n)),
+        _ => None,
+    };
     let mut cycles = Cycles::default();
     let mut buf = [0u8; 2048];
     let mut last = Instant::now();
@@ -402,6 +440,7 @@ fn udp_loop(u: UdpSocket, flaw: Flaw, stop: &AtomicBool) {
             let _ = u.send_to(s.as_bytes(), src);
         }
         match u.recv_from(&mut buf) {
+            Ok(_) if cap.as_mut().is_some_and(|c| !c.admit(Instant::now())) => {}
             Ok((n, src)) => {
                 last = Instant::now();
                 for s in cycles.on_datagram(flaw, src, &buf[..n], 10) {
@@ -412,13 +451,15 @@ fn udp_loop(u: UdpSocket, flaw: Flaw, stop: &AtomicBool) {
                     }
                 }
             }
-            Err(_) if last.elapsed() > Duration::from_millis(300) => {
-                for (src, s) in cycles.on_idle(flaw, 10) {
-                    let _ = u.send_to(s.as_bytes(), src);
-                }
-                last = Instant::now();
-            }
             Err(_) => {}
+        }
+        // The cycle timeout runs on what the hub took: datagrams it drops
+        // unseen do not keep cycles open.
+        if last.elapsed() > Duration::from_millis(300) {
+            for (src, s) in cycles.on_idle(flaw, 10) {
+                let _ = u.send_to(s.as_bytes(), src);
+            }
+            last = Instant::now();
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::report::accounting::Counters;
 use crate::report::evidence::Samples;
 use crate::report::histo::Latencies;
 use crate::report::outage::OutageTracker;
+use crate::stages::clock::StageClock;
 use hub::limits::MAX_LINE;
 use hub::protocol::LineFramer;
 use tcp::Ready;
@@ -98,6 +99,9 @@ pub struct Report {
     pub outage_open_since: Option<Instant>,
     /// Verbatim evidence so far (capped).
     pub samples: Samples,
+    /// With `--stages`: the stage every count and sample of this report
+    /// was taken in (`None`: the warm-up, or no stages).
+    pub stage: Option<usize>,
 }
 
 /// One device as the worker plans it.
@@ -128,6 +132,8 @@ pub struct WorkerPlan {
     /// a finished worker keeps its connections open, so the hub's count of
     /// registered devices can be compared with loadgen's.
     pub release: Arc<AtomicBool>,
+    /// `--stages`: their boundaries, so reports never straddle one.
+    pub stages: Option<StageClock>,
 }
 
 struct Slot {
@@ -187,6 +193,9 @@ struct Worker {
     souts: Vec<Outgoing>,
     /// STATUSes taken from one device's socket per `recvmmsg`.
     rbatch: RecvBatch,
+    stage_clock: Option<StageClock>,
+    /// The stage the counts since the last report were taken in.
+    stage: Option<usize>,
 }
 
 fn tcp_token(i: usize) -> Token {
@@ -219,6 +228,7 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             }
         }
         let now = Instant::now();
+        w.cross_stage(now, &tx);
         w.take_opened(now);
         for ev in events.iter() {
             if ev.token() == WAKE {
@@ -241,7 +251,9 @@ pub fn run(plan: WorkerPlan, tx: Sender<WorkerMsg>) -> io::Result<()> {
             w.all_registered_at = Some(now);
         }
         let all_registered = w.all_registered_at.is_some();
-        w.outages.observe(now, w.meter.counters.up, all_registered);
+        // A device out by the stage target is no outage.
+        let present = w.meter.counters.up + w.meter.counters.stage_out;
+        w.outages.observe(now, present, all_registered);
         if now >= next_tick {
             while next_tick <= now {
                 next_tick += TICK;
@@ -278,6 +290,7 @@ impl Worker {
             abort,
             max_lag,
             release,
+            stages,
         } = plan;
         let outages = OutageTracker::new(devices.len());
         let poll = Poll::new()?;
@@ -320,6 +333,8 @@ impl Worker {
             sbatch: SendBatch::new(),
             souts: Vec::with_capacity(SEND_BATCH),
             rbatch: RecvBatch::new(),
+            stage_clock: stages,
+            stage: None,
         })
     }
 
@@ -336,6 +351,20 @@ impl Worker {
             outages: self.outages.take_closed(),
             outage_open_since: self.outages.open_since(),
             samples: self.meter.samples.clone(),
+            stage: self.stage,
+        }
+    }
+
+    /// Stages: before handling anything at `now`, reports what the stage
+    /// that ended holds, so every report's counts belong to one stage.
+    fn cross_stage(&mut self, now: Instant, tx: &Sender<WorkerMsg>) {
+        let Some(clock) = &self.stage_clock else {
+            return;
+        };
+        let s = clock.phase_at(now);
+        if s != self.stage {
+            let _ = tx.send(WorkerMsg::Tick(self.report()));
+            self.stage = s;
         }
     }
 
@@ -383,6 +412,9 @@ impl Worker {
 
     /// A device's timer: connect if due, run its data channel.
     fn service(&mut self, i: usize, now: Instant) {
+        if self.slots[i].dev.poll_stage(now) {
+            self.leave(i);
+        }
         let (slot, mut ctx) = self.ctx_parts(i);
         let due = slot.dev.poll_connect(now, &mut ctx);
         if due {

@@ -186,6 +186,21 @@ impl Worker {
         true
     }
 
+    /// Stages: the device leaves the fleet. Queued ACKs go out first, then
+    /// the connection closes cleanly (our FIN); nothing is awaited.
+    pub(super) fn leave(&mut self, i: usize) {
+        let _ = self.flush(i);
+        let Worker {
+            slots, poll, meter, ..
+        } = self;
+        let slot = &mut slots[i];
+        if let Some(mut tcp) = slot.tcp.take() {
+            let _ = poll.registry().deregister(&mut tcp);
+        }
+        slot.out.clear();
+        slot.dev.on_left(&mut meter.ctx());
+    }
+
     pub(super) fn close(&mut self, i: usize, now: Instant, connect_failed: bool) {
         self.close_for(i, now, connect_failed, CloseCause::Reset);
     }

@@ -38,6 +38,7 @@ fn worker(t0: Instant, devices: u32) -> Worker {
         abort: Default::default(),
         max_lag: SEC,
         release: Default::default(),
+        stages: None,
     })
     .expect("a poll instance")
 }
