@@ -4,6 +4,7 @@
 //! - [`accounting`] counters and [`histo`] latency histograms, filled by each
 //!   worker's devices and merged by the main thread;
 //! - [`evidence`], the bounded verbatim samples behind a failed check;
+//!   [`diagnosis`], the one line on where unexplained loss went;
 //! - [`timeline`] (one sample per second) and [`outage`]s of the fleet;
 //! - [`schema`], the report's serde structs (the schema `SCHEMA.md`
 //!   documents), re-exported here as `report::Report` etc.;
@@ -13,6 +14,7 @@
 //! - `fixture` (tests only), a fully built report for the readers' tests.
 pub mod accounting;
 pub mod checks;
+pub mod diagnosis;
 pub mod evidence;
 pub mod fault_checks;
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! round trip, and every committed report reading back typed.
 
 use super::*;
+use crate::report::diagnosis::explain;
 
 #[test]
 fn explanation_names_the_counters() {
