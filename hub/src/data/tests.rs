@@ -1,6 +1,9 @@
 //! Tests of the whole data plane: bytes in, STATUS bytes out, time passed in.
 
 use std::cell::RefCell;
+use std::time::Duration;
+
+use crate::limits::MAX_CYCLE_LEN;
 
 use super::*;
 
