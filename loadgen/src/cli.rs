@@ -264,7 +264,7 @@ pub struct RunArgs {
     pub min_registered: Option<u32>,
     /// Shards and a shared start (`--shard`, `--start-at`, …; see `shard`).
     #[command(flatten)]
-    pub fleet: crate::shard::ShardArgs,
+    pub fleet: ShardArgs,
     /// Admin port host (default: the --hub address), e.g. `::1`.
     #[arg(long)]
     pub admin_host: Option<String>,
@@ -300,6 +300,37 @@ pub enum SummaryMode {
     /// Checks, devices, datagram fates, rates, latencies and a verdict.
     Text,
     None,
+}
+
+/// The shard and start flags of `loadgen run` (read by [`crate::shard`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShardArgs {
+    /// Run only shard I of N of the fleet (`I/N`, I from 0), or `auto` to
+    /// take I and N from the launcher (SLURM_PROCID/SLURM_NTASKS,
+    /// JOB_COMPLETION_INDEX with --shards, OMPI_COMM_WORLD_RANK/SIZE,
+    /// PMI_RANK/PMI_SIZE). --devices, --first-id, --rate and --connect-rate
+    /// describe the whole fleet.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// N for `--shard auto` under a Kubernetes Indexed Job (its completions).
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// Names the run in the report and `{run}` of --out; every shard of one
+    /// run must have the same (default: derived from --seed and --start-at).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Wait until this wall-clock instant (RFC 3339, e.g.
+    /// 2026-12-01T12:00:00Z) before the ramp, so launch skew does not skew
+    /// the load.
+    #[arg(long)]
+    pub start_at: Option<String>,
+    /// Start this long after launch (a single process's --start-at).
+    #[arg(long, value_parser = duration)]
+    pub start_in: Option<Duration>,
+    /// Other generators share the hub: send command waves only to this
+    /// run's devices (implied by --shard).
+    #[arg(long)]
+    pub shared_hub: bool,
 }
 
 #[cfg(test)]

@@ -287,14 +287,11 @@ impl RunConfig {
         if let Some(n) = a
             .allow_failed_check
             .iter()
-            .find(|n| !crate::report::checks::known(n))
+            .find(|n| !crate::report::check_names::known(n))
         {
             return Err(bad(format!(
-                "--allow-failed-check {n}: no such check (one of: {}, {}, {}, {})",
-                crate::report::checks::NAMES.join(", "),
-                crate::report::checks::MIN_REGISTERED,
-                crate::report::fault_checks::NAMES.join(", "),
-                crate::stages::knee::KNEE
+                "--allow-failed-check {n}: no such check (one of: {})",
+                crate::report::check_names::all().join(", ")
             )));
         }
         if a.progress_every.is_zero() {

@@ -7,69 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::check_names::*;
 use crate::config::RunConfig;
 use crate::report::histo::Kind;
 use crate::report::Report;
-
-/// Every check, in the order the summary prints them.
-pub const NAMES: [&str; 14] = [
-    DEVICES_REGISTERED,
-    DEVICES_UP_AT_END,
-    CYCLES_ANSWERED,
-    STATUS_VALID,
-    COMMANDS_ACKED,
-    ADMIN_REACHABLE,
-    UNEXPLAINED_LOSS,
-    GENERATOR_SCHEDULE,
-    SNAPSHOT_COMPLETE,
-    ACCOUNTING_IDENTITY,
-    HUB_AGREES,
-    HUB_PROTOCOL,
-    HUB_RECORDER,
-    MAX_P99_MS,
-];
-/// Every requested device registered, none refused.
-pub const DEVICES_REGISTERED: &str = "devices_registered";
-/// Every requested device still registered at the end.
-pub const DEVICES_UP_AT_END: &str = "devices_up_at_end";
-/// Every measured cycle the hub saw got a valid STATUS.
-pub const CYCLES_ANSWERED: &str = "cycles_answered";
-/// No STATUS failed validation or contradicted what was sent.
-pub const STATUS_VALID: &str = "status_valid";
-/// Every command of every measured wave acknowledged.
-pub const COMMANDS_ACKED: &str = "commands_acked";
-/// The admin port answered whenever it was required: waves or kicks were
-/// asked for, or `--require-admin`. Without them a hub with no admin port
-/// passes, and the checks that need its counts say "not cross-checked".
-pub const ADMIN_REACHABLE: &str = "admin_reachable";
-/// `unexplained_loss` within `--max-unexplained-loss` (default 0); loss
-/// the generator's overload blurred is reported beside it, not in it.
-pub const UNEXPLAINED_LOSS: &str = "unexplained_loss";
-/// The generator kept its schedule (send-lag p99 within `--max-send-lag-ms`).
-pub const GENERATOR_SCHEDULE: &str = "generator_schedule";
-/// Every worker's final counters made it into the report.
-pub const SNAPSHOT_COMPLETE: &str = "snapshot_complete";
-/// The accounting identities of SCHEMA.md hold.
-pub const ACCOUNTING_IDENTITY: &str = "accounting_identity";
-/// The hub's own registered count equals loadgen's at the end.
-pub const HUB_AGREES: &str = "hub_agrees";
-/// The hub never broke the protocol (endless line, flood, unread ACKs).
-pub const HUB_PROTOCOL: &str = "hub_protocol";
-/// The hub's recorder counters add up (accepted = written + dropped +
-/// errors + in flight); only when the hub reports a recorder.
-pub const HUB_RECORDER: &str = "hub_recorder";
-/// `--max-p99-ms` (only when given).
-pub const MAX_P99_MS: &str = "max_p99_ms";
-/// `--min-registered` (only when given).
-pub const MIN_REGISTERED: &str = "min_registered";
-
-/// True for a name `--allow-failed-check` accepts.
-pub fn known(name: &str) -> bool {
-    NAMES.contains(&name)
-        || name == MIN_REGISTERED
-        || name == crate::stages::knee::KNEE
-        || super::fault_checks::NAMES.contains(&name)
-}
 
 /// One named check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

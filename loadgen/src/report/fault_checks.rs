@@ -3,24 +3,12 @@
 //! `loadgen/MEASUREMENTS.md`) says a hub must do with it. Called from
 //! [`checks::evaluate`](super::checks::evaluate); read only the built report.
 
+pub use super::check_names::{
+    CORRUPTED_REJECTED, DUPLICATES_COUNTED_ONCE, FAULT_NAMES as NAMES, REORDERED_RECEIVED,
+};
 use crate::config::RunConfig;
 use crate::report::checks::{check, Check};
 use crate::report::Report;
-
-/// `--duplicate`: no STATUS counted a duplicated SEQ twice.
-pub const DUPLICATES_COUNTED_ONCE: &str = "duplicates_counted_once";
-/// `--reorder`: every SEQ sent out of order within its cycle was counted
-/// received.
-pub const REORDERED_RECEIVED: &str = "reordered_received";
-/// `--corrupt`: no corrupted datagram was counted received.
-pub const CORRUPTED_REJECTED: &str = "corrupted_rejected";
-
-/// The checks of this module, in the order they are added.
-pub const NAMES: [&str; 3] = [
-    DUPLICATES_COUNTED_ONCE,
-    REORDERED_RECEIVED,
-    CORRUPTED_REJECTED,
-];
 
 fn hub(n: Option<u64>) -> String {
     n.map_or_else(|| "?".to_string(), |n| n.to_string())

@@ -8,11 +8,13 @@
 //! - [`timeline`] (one sample per second) and [`outage`]s of the fleet;
 //! - [`schema`], the report's serde structs (the schema `SCHEMA.md`
 //!   documents), re-exported here as `report::Report` etc.;
+//! - [`check_names`], every check's name (below config and the checks);
 //! - [`checks`], the named verdict ([`fault_checks`] for `--reorder`,
 //!   `--duplicate`, `--corrupt`), and [`summary`], its human rendering;
 //! - [`timestamp`], the UTC stamp datagrams and reports carry;
 //! - `fixture` (tests only), a fully built report for the readers' tests.
 pub mod accounting;
+pub mod check_names;
 pub mod checks;
 pub mod diagnosis;
 pub mod evidence;

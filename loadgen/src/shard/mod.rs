@@ -21,9 +21,8 @@ pub mod split;
 pub mod start;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::RunArgs;
@@ -38,40 +37,7 @@ pub const MAX_RUN_ID: usize = 64;
 /// streams are `0..devices`, the operator's is `u64::MAX`).
 const SHARD_SEED_STREAM: u64 = 1 << 40;
 
-fn duration(s: &str) -> Result<Duration, String> {
-    hub::duration::parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// The shard and start flags of `loadgen run`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ShardArgs {
-    /// Run only shard I of N of the fleet (`I/N`, I from 0), or `auto` to
-    /// take I and N from the launcher (SLURM_PROCID/SLURM_NTASKS,
-    /// JOB_COMPLETION_INDEX with --shards, OMPI_COMM_WORLD_RANK/SIZE,
-    /// PMI_RANK/PMI_SIZE). --devices, --first-id, --rate and --connect-rate
-    /// describe the whole fleet.
-    #[arg(long)]
-    pub shard: Option<String>,
-    /// N for `--shard auto` under a Kubernetes Indexed Job (its completions).
-    #[arg(long)]
-    pub shards: Option<u32>,
-    /// Names the run in the report and `{run}` of --out; every shard of one
-    /// run must have the same (default: derived from --seed and --start-at).
-    #[arg(long)]
-    pub run_id: Option<String>,
-    /// Wait until this wall-clock instant (RFC 3339, e.g.
-    /// 2026-12-01T12:00:00Z) before the ramp, so launch skew does not skew
-    /// the load.
-    #[arg(long)]
-    pub start_at: Option<String>,
-    /// Start this long after launch (a single process's --start-at).
-    #[arg(long, value_parser = duration)]
-    pub start_in: Option<Duration>,
-    /// Other generators share the hub: send command waves only to this
-    /// run's devices (implied by --shard).
-    #[arg(long)]
-    pub shared_hub: bool,
-}
+pub use crate::cli::ShardArgs;
 
 /// A shard's place in its fleet, as the report records it (`shard`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -262,6 +228,7 @@ mod tests {
     use crate::cli::{Cli, Cmd};
     use clap::Parser;
     use std::collections::HashMap;
+    use std::time::Duration;
     use std::time::UNIX_EPOCH;
 
     const NOW: u64 = 1_761_157_215;

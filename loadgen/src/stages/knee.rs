@@ -22,8 +22,7 @@ use crate::report::Report;
 use super::figures::{Breach, Knee, StageFigures, StagesReport};
 use super::{StageTarget, Stages};
 
-/// The check's name (`--allow-failed-check knee` accepts it).
-pub const KNEE: &str = "knee";
+pub use crate::report::check_names::KNEE;
 
 /// Whole-run checks a knee past the first stage explains.
 pub const LOAD_CHECKS: [&str; 4] = [
