@@ -63,6 +63,9 @@ pub struct LogCounters {
     /// Writes are failing now (set at the first lost line, cleared by the
     /// first write that lands).
     pub losing: AtomicBool,
+    /// Times writes started failing (each a gap the log will mark), so the
+    /// loop sees a loss that began and ended between two of its looks.
+    pub loss_starts: AtomicU64,
     /// Lines the writer added itself: one `LOG_LINES_LOST` notice each time
     /// writing resumed after a loss.
     pub notices: AtomicU64,
@@ -95,10 +98,24 @@ pub struct LogStats {
     /// Writes are failing now.
     #[serde(default)]
     pub losing: bool,
+    /// Times writes started failing (gaps in the file, one notice each).
+    #[serde(default)]
+    pub loss_starts: u64,
     /// `LOG_LINES_LOST` lines the writer added when writing resumed.
     #[serde(default)]
     pub notices: u64,
     pub last_error: Option<String>,
+}
+
+/// Where the log's losses stand ([`EventLog::loss`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossState {
+    pub losing: bool,
+    /// Times writes started failing so far.
+    pub starts: u64,
+    /// Lines lost so far, in all.
+    pub lost: u64,
+    pub error: Option<String>,
 }
 
 /// Handle to the writer thread.
@@ -184,16 +201,14 @@ impl EventLog {
 
     /// Writes are failing now, and the lines lost so far (in all), with the
     /// last write error: what the loop reports on stderr when it changes.
-    pub fn loss(&self) -> (bool, u64, Option<String>) {
+    pub fn loss(&self) -> LossState {
         let c = &self.counters;
-        let losing = c.losing.load(Ordering::Relaxed);
-        let lost = c.lines_lost.load(Ordering::Relaxed);
-        let err = if losing {
-            c.last_error.lock().map(|e| e.clone()).unwrap_or(None)
-        } else {
-            None
-        };
-        (losing, lost, err)
+        LossState {
+            losing: c.losing.load(Ordering::Relaxed),
+            starts: c.loss_starts.load(Ordering::Relaxed),
+            lost: c.lines_lost.load(Ordering::Relaxed),
+            error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
+        }
     }
 
     /// Asks the writer to open the path again (logrotate's `postrotate`
@@ -215,6 +230,7 @@ impl EventLog {
             truncation_bytes_rewritten: c.truncation_bytes_rewritten.load(Ordering::Relaxed),
             lines_lost: c.lines_lost.load(Ordering::Relaxed),
             losing: c.losing.load(Ordering::Relaxed),
+            loss_starts: c.loss_starts.load(Ordering::Relaxed),
             notices: c.notices.load(Ordering::Relaxed),
             last_error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
         }

@@ -127,6 +127,16 @@ fn a_log_that_fills_counts_every_line_lost_and_resumes_by_itself() {
         .collect();
     assert_eq!(notices.len() as u64, n(&st, "notices"), "{st}");
     assert_eq!(notices.len(), 1, "one gap, one line: {notices:?}");
+    assert_eq!(n(&st, "loss_starts"), 1, "{st}");
+    // The notices' counts add up to the lines lost (each counts its gap).
+    let counted: u64 = notices
+        .iter()
+        .map(|l| {
+            let c = l.split("count=").nth(1).unwrap().split(' ').next().unwrap();
+            c.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, n(&st, "lines_lost"), "{notices:?}");
     assert!(
         notices[0].contains(&format!("count={}", n(&st, "lines_lost")))
             && notices[0].contains("since=")

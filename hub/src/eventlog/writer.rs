@@ -228,8 +228,16 @@ impl Writer {
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
         if whole < done {
+            // Only when the file still ends with our cut line (a logrotate
+            // truncation in between must not be extended with zeros).
             if let Some(base) = base {
-                let _ = self.file.set_len(base + whole as u64);
+                let ours = self
+                    .file
+                    .metadata()
+                    .is_ok_and(|m| m.len() == base + done as u64);
+                if ours {
+                    let _ = self.file.set_len(base + whole as u64);
+                }
             }
         }
         let kept = chunk[..whole].iter().filter(|&&b| b == b'\n').count() as u64;
@@ -237,10 +245,15 @@ impl Writer {
         // one; the loss it reported goes on (the notice comes again).
         let notice_kept = notice && kept > 0;
         if notice_kept {
+            // The gap so far is on record: what is lost now is a new one.
             self.c.notices.fetch_add(1, Ordering::Relaxed);
+            self.loss = None;
         }
         let lost = lines - kept - u64::from(notice && !notice_kept);
         self.c.lines_lost.fetch_add(lost, Ordering::Relaxed);
+        if self.loss.is_none() {
+            self.c.loss_starts.fetch_add(1, Ordering::Relaxed);
+        }
         self.c.losing.store(true, Ordering::Relaxed);
         let loss = self.loss.get_or_insert_with(|| Loss {
             since: SystemTime::now(),

@@ -103,9 +103,10 @@ pub struct EventLoop {
     /// Actions past this turn's [`SEND_BUDGET`], carried out first on the
     /// next turn, in order.
     deferred: std::collections::VecDeque<Action>,
-    /// The event log was losing lines at the last tick (its stderr line
-    /// is printed when this changes).
+    /// The event log's losses at the last tick: stderr says when they
+    /// start (each start, even one that also ended since) and stop.
     log_losing: bool,
+    log_loss_starts: u64,
     /// Lines to devices written in this turn so far: the budget is the
     /// turn's, shared by every event in it.
     turn_sends: usize,
@@ -163,6 +164,7 @@ impl EventLoop {
             deferred: std::collections::VecDeque::new(),
             turn_sends: 0,
             log_losing: false,
+            log_loss_starts: 0,
             again: Vec::new(),
             stats: ShellStats::default(),
             accept_blocked: false,
@@ -362,20 +364,23 @@ impl EventLoop {
     /// error) and one when it writes again (with the count); the file itself
     /// gets a `LOG_LINES_LOST` line from the writer when it resumes.
     fn watch_log(&mut self) {
-        let (losing, lost, err) = self.log.loss();
-        if losing == self.log_losing {
-            return;
-        }
-        self.log_losing = losing;
+        let s = self.log.loss();
+        let started = s.starts > self.log_loss_starts;
+        let was = self.log_losing;
+        self.log_losing = s.losing;
+        self.log_loss_starts = s.starts;
         let path = self.cfg.log_file.display();
-        if losing {
-            let e = err.unwrap_or_default();
+        if started {
+            let e = s.error.unwrap_or_default();
             self.op.err.print(&format!(
-                "hub: event log {path}: cannot write ({e}); every line not written is counted in log.lines_lost ({lost} so far)\n"
+                "hub: event log {path}: cannot write ({e}); every line not written is counted in log.lines_lost ({} so far)\n",
+                s.lost
             ));
-        } else {
+        }
+        if !s.losing && (was || started) {
             self.op.err.print(&format!(
-                "hub: event log {path}: writing again; {lost} lines lost in all (log.lines_lost), a LOG_LINES_LOST line marks the gap\n"
+                "hub: event log {path}: writing again; {} lines lost in all (log.lines_lost), a LOG_LINES_LOST line marks the gap\n",
+                s.lost
             ));
         }
     }
