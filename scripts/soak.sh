@@ -14,10 +14,10 @@
 #   scripts/soak.sh [MINUTES]          (default 30; e.g. 3 for a check)
 #
 # Environment: RATE (total datagrams/s, 10000), DEVICES per process (9900),
-# COMMAND_EVERY (10s), SAMPLE (60 s), GROWTH_KIB (4096), STAGES (passed as
-# `--stages` to both generators when loadgen has the flag; a stage run
-# moves the offered rate, so memory is judged on the whole run's second
-# half all the same), OUT (bench-results/<UTC>_<commit>_soak-<MINUTES>m).
+# COMMAND_EVERY (10s), SAMPLE (60 s), GROWTH_KIB (4096), STAGES (each
+# generator's `--stages`, a rate target per generator, in place of RATE and
+# MINUTES, which then only names the folder and bounds the wait; memory is
+# judged on the run's second half all the same), OUT (bench-results/<UTC>_<commit>_soak-<MINUTES>m).
 # Needs release builds (`cargo build --release -p hub -p loadgen`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,15 +52,21 @@ hubpid=$!
 for _ in $(seq 100); do grep -q "hub listening" "$tmp/banner" && break; sleep 0.05; done
 T=$(port tcp); U=$(port udp); A=$(port admin)
 
-stages=()
+# With STAGES the stages set each generator's rate (a rate target) and
+# the run's length, so --rate and --duration give way to them.
+pace=(--rate $((RATE / 2)) --duration "${MINUTES}m")
 if [[ -n ${STAGES:-} ]]; then
-  "$LG" --help | grep -q -- '--stages' && stages=(--stages "$STAGES") || echo "soak: this loadgen has no --stages; STAGES ignored" | tee -a "$OUT/summary.txt"
+  if "$LG" --help | grep -q -- '--stages'; then
+    pace=(--stages "$STAGES")
+  else
+    echo "soak: this loadgen has no --stages; STAGES ignored" | tee -a "$OUT/summary.txt"
+  fi
 fi
 for k in 0 1; do
   timeout $((MINUTES * 60 + 180)) "$LG" --hub 127.0.0.1 --tcp-port "$T" --udp-port "$U" --admin-port "$A" \
-    --devices "$DEVICES" --first-id $((k * DEVICES)) --shared-hub --rate $((RATE / 2)) \
-    --duration "${MINUTES}m" --warmup 10s --command-every "$COMMAND_EVERY" --connect-rate 4000 \
-    --source-ips "127.0.$((k + 1)).1-127.0.$((k + 1)).16" "${stages[@]}" --quiet --summary none \
+    --devices "$DEVICES" --first-id $((k * DEVICES)) --shared-hub "${pace[@]}" \
+    --warmup 10s --command-every "$COMMAND_EVERY" --connect-rate 4000 \
+    --source-ips "127.0.$((k + 1)).1-127.0.$((k + 1)).16" --quiet --summary none \
     --out "$OUT/shard-$k.json" >"$tmp/lg-$k.txt" 2>&1 &
   lgpids+=($!)
 done
