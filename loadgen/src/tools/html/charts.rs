@@ -2,9 +2,9 @@
 //!
 //! - the per-second `timeline` as four line charts sharing the time axis
 //!   (rates, devices up, trouble, STATUS p99), each with the run's
-//!   [`marks`]: command waves, and stage boundaries (today the measured
-//!   window's edges, from `config.warmup` and `config.duration`; a report
-//!   that records stages adds its own here);
+//!   [`marks`]: command waves, the measured window's edges (from
+//!   `config.warmup` and `config.duration`) and, for a staged run, where
+//!   each stage begins;
 //! - a latency spectrum per kind with samples ([`spectrum_series`], also
 //!   overlaid by `compare`);
 //! - loss by fate, and CPU, as bar charts.
@@ -52,6 +52,7 @@ pub fn marks(r: &Report) -> Vec<Mark> {
         tip: "the measured window ends; trailing STATUS drain".into(),
         kind: MarkKind::Boundary,
     });
+    v.extend(super::stages::marks(r));
     v
 }
 

@@ -14,7 +14,8 @@
 //!   [`tables`] (devices, datagram fates and loss accounting, commands,
 //!   latency percentiles, generator, CPU, recorder, evidence) and
 //!   [`charts`] (timeline with waves and stage boundaries marked, spectra,
-//!   loss by fate, CPU);
+//!   loss by fate, CPU), and for a staged run [`stages`] (the stages'
+//!   table, the knee, each stage's start on the timeline);
 //! - [`svg`] and [`bars`], the chart primitives, [`spectrum`], histogram to percentile
 //!   curve, and [`escape`], the [`escape::Markup`] builder every piece goes
 //!   through, so hub-sent text is always escaped.
@@ -31,6 +32,7 @@ pub mod compare;
 pub mod escape;
 pub mod page;
 pub mod spectrum;
+pub mod stages;
 pub mod svg;
 pub mod tables;
 
@@ -287,6 +289,43 @@ mod tests {
             assert!(html.contains(&format!("id=\"{chart}\"")), "{chart}");
         }
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    /// A staged run shows its stages' table with the knee, and each stage's
+    /// start on the timeline; a run without stages shows neither.
+    #[test]
+    fn a_staged_run_shows_its_stages_and_the_knee() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::fs::read_dir(root.join("../bench-results"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("_stages-knee"))
+            .expect("the committed stage run");
+        let r: Report =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("knee.json")).unwrap()).unwrap();
+        let s = r.stages.clone().expect("a staged run");
+        let knee = s.knee.as_ref().map(|k| k.stage).expect("it broke");
+        let html = page(r);
+        assert!(
+            html.contains(&format!("id=\"A-knee\" data-value=\"{knee}\"")),
+            "knee {knee}"
+        );
+        assert!(html.contains(&escape::escape(&s.verdict)));
+        assert_eq!(
+            html.matches("<table class=\"stages\">").count(),
+            1,
+            "one stages table"
+        );
+        for f in &s.list {
+            assert!(
+                html.contains(&format!(">s{}<", f.stage)),
+                "stage {} marked",
+                f.stage
+            );
+        }
+        let plain = page(fixture::report(&["--devices", "7"]));
+        assert!(!plain.contains("A-knee") && !plain.contains("class=\"stages\""));
     }
 
     /// Every committed report (schema 1 and 2, merged sets, sweeps)

@@ -8,7 +8,7 @@
 
 use crate::report::checks::Check;
 use crate::tools::html::escape::Markup;
-use crate::tools::html::{charts, tables, Input};
+use crate::tools::html::{charts, stages, tables, Input};
 use crate::tools::table::label;
 
 /// How a check reads: its row's class and its state in words.
@@ -159,6 +159,10 @@ pub fn section(i: &Input) -> Markup {
     verdict(&mut m, i);
     h3(&mut m, "Devices");
     tables::devices(&mut m, i);
+    if r.stages.is_some() {
+        h3(&mut m, "Stages");
+        stages::table(&mut m, i);
+    }
     h3(&mut m, "Timeline");
     charts::timeline(&mut m, i);
     h3(&mut m, "Datagrams");
