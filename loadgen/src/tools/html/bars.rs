@@ -44,23 +44,7 @@ impl BarChart<'_> {
             a: x0,
             b: x1,
         };
-        let mut m = Markup::new();
-        let vb = format!("0 0 {WIDTH} {h}");
-        m.open(
-            "svg",
-            &[
-                ("class", &"chart bars"),
-                ("id", &self.id),
-                ("viewBox", &vb),
-                ("role", &"img"),
-            ],
-        );
-        m.el("title", &[], &self.title);
-        m.el(
-            "text",
-            &[("class", &"title"), ("x", &8), ("y", &16)],
-            &self.title,
-        );
+        let mut m = super::svg::open_chart("chart bars", &self.id, (WIDTH, h), &self.title, 8);
         for (i, b) in self.bars.iter().enumerate() {
             let y = TOP + BAR_ROW * i as f64;
             let v = if b.value.is_finite() {

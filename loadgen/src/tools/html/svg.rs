@@ -210,23 +210,7 @@ impl LineChart<'_> {
             a: pb,
             b: pt,
         };
-        let mut m = Markup::new();
-        let vb = format!("0 0 {w} {h}");
-        m.open(
-            "svg",
-            &[
-                ("class", &"chart"),
-                ("id", &self.id),
-                ("viewBox", &vb),
-                ("role", &"img"),
-            ],
-        );
-        m.el("title", &[], &self.title);
-        m.el(
-            "text",
-            &[("class", &"title"), ("x", &pl), ("y", &16)],
-            &self.title,
-        );
+        let mut m = open_chart("chart", &self.id, (w, h), &self.title, pl);
         m.empty(
             "rect",
             &[
@@ -383,6 +367,35 @@ impl LineChart<'_> {
 /// One decimal, for coordinates.
 pub fn r1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+/// A chart's `<svg>` opened (`class`, `id`, a `w`×`h` view box), with its
+/// title as a tooltip and as text at `title_x`; the caller closes it.
+pub fn open_chart(
+    class: &'static str,
+    id: &str,
+    (w, h): (impl std::fmt::Display, impl std::fmt::Display),
+    title: &str,
+    title_x: impl std::fmt::Display,
+) -> Markup {
+    let mut m = Markup::new();
+    let vb = format!("0 0 {w} {h}");
+    m.open(
+        "svg",
+        &[
+            ("class", &class),
+            ("id", &id),
+            ("viewBox", &vb),
+            ("role", &"img"),
+        ],
+    );
+    m.el("title", &[], title);
+    m.el(
+        "text",
+        &[("class", &"title"), ("x", &title_x), ("y", &16)],
+        title,
+    );
+    m
 }
 
 #[cfg(test)]
