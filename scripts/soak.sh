@@ -14,7 +14,8 @@
 #   scripts/soak.sh [MINUTES]          (default 30; e.g. 3 for a check)
 #
 # Environment: RATE (total datagrams/s, 10000), DEVICES per process (9900),
-# COMMAND_EVERY (10s), SAMPLE (60 s), GROWTH_KIB (4096), STAGES (each
+# COMMAND_EVERY (10s), SAMPLE (60 s), GROWTH_KIB (4096), WARM_S (180: samples
+# before it are never judged, the SQLite cache fills meanwhile), STAGES (each
 # generator's `--stages`, a rate target per generator, in place of RATE and
 # MINUTES, which then only names the folder and bounds the wait; memory is
 # judged on the run's second half all the same), OUT (bench-results/<UTC>_<commit>_soak-<MINUTES>m).
@@ -137,9 +138,9 @@ hubpid=
 "$LG" merge "$OUT/shard-0.json" "$OUT/shard-1.json" --out "$OUT/merged.json" 2>>"$OUT/summary.txt" || true
 [[ -s $OUT/merged.json ]] && { "$LG" report "$OUT/merged.json" -o "$OUT/report.html" 2>>"$OUT/summary.txt" || true; }
 
-python3 - "$OUT" "$GROWTH_KIB" <<'PY' | tee -a "$OUT/summary.txt"
+python3 - "$OUT" "$GROWTH_KIB" "${WARM_S:-180}" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys
-out, limit = sys.argv[1], int(sys.argv[2])
+out, limit, warm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = [json.loads(l) for l in open(f"{out}/samples.jsonl") if l.strip()]
 def series(f):
     return [(r["t_s"], v) for r in rows if (v := f(r)) is not None]
@@ -167,7 +168,12 @@ for name, f in (("hub", g("hub", "anon_kib")), ("loadgen 0", g("loadgen", 0, "an
     if len(s) < 3:
         verdict.append(f"{name}: too few samples ({len(s)})")
         continue
-    half = [v for t, v in s if t >= s[-1][0] / 2]
+    # The second half, and never the warm-up (the recorder's SQLite cache
+    # fills for the first minutes: that is a cap being reached, not growth).
+    half = [v for t, v in s if t >= max(s[-1][0] / 2, warm)]
+    if len(half) < 2:
+        verdict.append(f"{name}: run too short to judge growth (under {warm} s of samples past the warm-up)")
+        continue
     growth = max(half) - half[0]
     ok = growth <= limit
     verdict.append(f"{name}: anonymous memory {half[0]} → max {max(half)} KiB over the second half (+{growth} KiB, limit {limit}): {'flat' if ok else 'GROWS'}")
