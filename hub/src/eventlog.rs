@@ -115,7 +115,6 @@ pub struct LossState {
     pub starts: u64,
     /// Lines lost so far, in all.
     pub lost: u64,
-    pub error: Option<String>,
 }
 
 /// Handle to the writer thread.
@@ -199,16 +198,25 @@ impl EventLog {
         }
     }
 
-    /// Writes are failing now, and the lines lost so far (in all), with the
-    /// last write error: what the loop reports on stderr when it changes.
+    /// Whether writes are failing now, how often they started to, and the
+    /// lines lost so far: what the loop reports on stderr when it changes
+    /// (read every tick: atomics only, no lock).
     pub fn loss(&self) -> LossState {
         let c = &self.counters;
         LossState {
             losing: c.losing.load(Ordering::Relaxed),
             starts: c.loss_starts.load(Ordering::Relaxed),
             lost: c.lines_lost.load(Ordering::Relaxed),
-            error: c.last_error.lock().map(|e| e.clone()).unwrap_or(None),
         }
+    }
+
+    /// The last write error, if any (kept after writing resumes).
+    pub fn last_error(&self) -> Option<String> {
+        self.counters
+            .last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or(None)
     }
 
     /// Asks the writer to open the path again (logrotate's `postrotate`

@@ -7,36 +7,10 @@
 
 mod common;
 
-use common::u;
-use std::process::{Command, Output};
+use common::{check, loadgen, report, u};
+use std::process::Command;
 
 use serde_json::Value;
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .arg("--quiet")
-        .output()
-        .expect("run loadgen")
-}
-
-fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {}", r["checks"]))
-}
 
 /// A small fleet (10 devices, 3 s) with `extra` flags; asserts every
 /// check passed.

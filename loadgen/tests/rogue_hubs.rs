@@ -9,6 +9,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::check;
 use common::rogue::{Flaw, Rogue};
 use serde_json::Value;
 
@@ -93,15 +94,6 @@ fn run(rogue: &Rogue, extra: &[&str]) -> Outcome {
         stderr,
         peak_rss_kb: peak,
     }
-}
-
-fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {}", r["checks"]))
 }
 
 /// Runs loadgen against `flaw` and asserts the verdict names `failed`.

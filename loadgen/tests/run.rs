@@ -3,27 +3,8 @@
 
 mod common;
 
-use common::u;
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .arg("--quiet")
-        .output()
-        .expect("run loadgen")
-}
-
-fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{loadgen, report, u};
+use std::process::Command;
 
 #[test]
 fn small_fleet_accounts_for_every_datagram() {

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::rogue::{Flaw, RateCap, Rogue};
-use common::u;
+use common::{report, u};
 use serde_json::Value;
 
 fn loadgen(args: &[String]) -> Output {
@@ -23,15 +23,6 @@ fn loadgen(args: &[String]) -> Output {
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
-}
-
-fn report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn stages(r: &Value) -> &Vec<Value> {

@@ -157,10 +157,10 @@ impl Writer {
         }
         // A truncation since our last write shows as a file shorter than
         // what we wrote; repair before adding more.
-        if let Ok(m) = self.file.metadata() {
-            if m.len() < self.end {
-                self.truncated();
-            }
+        let mut base = self.file.metadata().map(|m| m.len()).ok();
+        if base.is_some_and(|len| len < self.end) {
+            self.truncated();
+            base = self.file.metadata().map(|m| m.len()).ok();
         }
         let mut chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
         let mut lines = std::mem::take(&mut self.buf_lines);
@@ -179,15 +179,10 @@ impl Writer {
             lines += 1;
         }
         let had_loss = self.loss.is_some();
-        let base = self.file.metadata().map(|m| m.len()).ok();
-        let done = match write_counted(&mut self.file, &chunk) {
-            Ok(()) => chunk.len(),
-            Err((e, done)) => {
-                self.lose(&chunk, done, lines, had_loss, base, e);
-                return;
-            }
-        };
-        debug_assert_eq!(done, chunk.len());
+        if let Err((e, done)) = write_counted(&mut self.file, &chunk) {
+            self.lose(&chunk, done, lines, had_loss, base, e);
+            return;
+        }
         if had_loss {
             self.loss = None;
             self.c.notices.fetch_add(1, Ordering::Relaxed);

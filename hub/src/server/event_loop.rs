@@ -371,7 +371,7 @@ impl EventLoop {
         self.log_loss_starts = s.starts;
         let path = self.cfg.log_file.display();
         if started {
-            let e = s.error.unwrap_or_default();
+            let e = self.log.last_error().unwrap_or_default();
             self.op.err.print(&format!(
                 "hub: event log {path}: cannot write ({e}); every line not written is counted in log.lines_lost ({} so far)\n",
                 s.lost

@@ -190,15 +190,19 @@ impl Worker {
     /// the connection closes cleanly (our FIN); nothing is awaited.
     pub(super) fn leave(&mut self, i: usize) {
         let _ = self.flush(i);
-        let Worker {
-            slots, poll, meter, ..
-        } = self;
-        let slot = &mut slots[i];
+        self.drop_tcp(i);
+        let (slot, mut ctx) = self.ctx_parts(i);
+        slot.dev.on_left(&mut ctx);
+    }
+
+    /// Deregisters and closes the device's connection, with what it had
+    /// queued to write.
+    fn drop_tcp(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
         if let Some(mut tcp) = slot.tcp.take() {
-            let _ = poll.registry().deregister(&mut tcp);
+            let _ = self.poll.registry().deregister(&mut tcp);
         }
         slot.out.clear();
-        slot.dev.on_left(&mut meter.ctx());
     }
 
     pub(super) fn close(&mut self, i: usize, now: Instant, connect_failed: bool) {
@@ -223,15 +227,8 @@ impl Worker {
         connect_failed: bool,
         cause: CloseCause,
     ) {
-        let Worker {
-            slots, poll, meter, ..
-        } = self;
-        let slot = &mut slots[i];
-        if let Some(mut tcp) = slot.tcp.take() {
-            let _ = poll.registry().deregister(&mut tcp);
-        }
-        slot.out.clear();
-        let mut ctx = meter.ctx();
+        self.drop_tcp(i);
+        let (slot, mut ctx) = self.ctx_parts(i);
         if connect_failed {
             slot.dev.on_connect_failed(now, &mut ctx);
         } else {
