@@ -64,6 +64,8 @@ pub struct Rogue {
     pub udp: u16,
     pub admin: u16,
     stop: Arc<AtomicBool>,
+    /// The "nothing listens" ports, held bound (see [`dead_tcp`]).
+    _held: Vec<socket2::Socket>,
 }
 
 impl Drop for Rogue {
@@ -76,9 +78,24 @@ const TICK: Duration = Duration::from_millis(20);
 /// How late [`Flaw::AdminAbsentLate`] answers a cycle.
 pub const LATE_STATUS: Duration = Duration::from_millis(1500);
 
-/// A free loopback port with nothing listening on it.
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+/// A loopback TCP port where nothing listens: a socket bound to it and
+/// held (in `held`) without `listen`, so a connect is refused and no other
+/// test can be handed the port meanwhile (a port bound and released was,
+/// under parallel tests: a "dead" hub then registered devices).
+fn dead_tcp(held: &mut Vec<socket2::Socket>) -> u16 {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    held.push(s);
+    port
+}
+
+/// A free loopback UDP port with nothing bound (datagrams to it are
+/// refused; it cannot be held and stay refusing).
+fn dead_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -88,12 +105,14 @@ fn dead_port() -> u16 {
 impl Rogue {
     pub fn start(flaw: Flaw) -> Rogue {
         let stop = Arc::new(AtomicBool::new(false));
+        let mut held = Vec::new();
         if flaw == Flaw::Nothing {
             return Rogue {
-                tcp: dead_port(),
-                udp: dead_port(),
-                admin: dead_port(),
+                tcp: dead_tcp(&mut held),
+                udp: dead_udp(),
+                admin: dead_tcp(&mut held),
                 stop,
+                _held: held,
             };
         }
         let registered = Arc::new(AtomicU64::new(0));
@@ -109,7 +128,7 @@ impl Rogue {
             udp.local_addr().unwrap().port(),
         );
         let admin_port = if matches!(flaw, Flaw::AdminAbsent | Flaw::AdminAbsentLate) {
-            dead_port()
+            dead_tcp(&mut held)
         } else {
             let admin = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = admin.local_addr().unwrap().port();
@@ -128,6 +147,7 @@ impl Rogue {
             udp: ports.1,
             admin: admin_port,
             stop,
+            _held: held,
         }
     }
 
